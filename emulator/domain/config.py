@@ -1,0 +1,309 @@
+"""Project config: the documented schema, its defaults, and hexclave.config.py files with hot reload.
+
+A config is a dict with the camelCase sections of hexclave.config.ts. Files are validated against SCHEMA;
+unknown keys and wrong types are reported with their exact key path.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import os
+import re
+import runpy
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("hexclave.config")
+
+
+# ---- schema -------------------------------------------------------------------------------------------------------
+
+class Spec:
+    def check(self, value: Any, path: str, errors: list[str]) -> None:
+        raise NotImplementedError
+
+
+class Scalar(Spec):
+    def __init__(self, *types: type, name: str, choices: tuple | None = None, pattern: str | None = None):
+        self.types, self.name, self.choices = types, name, choices
+        self.pattern = re.compile(pattern) if pattern else None
+
+    def check(self, value, path, errors):
+        if value is None:
+            return  # null means "use the default", as in the platform's overrides
+        if isinstance(value, bool) and bool not in self.types:
+            errors.append(f"{path}: expected {self.name}, got a boolean")
+        elif not isinstance(value, self.types):
+            errors.append(f"{path}: expected {self.name}, got {type(value).__name__} {value!r}")
+        elif self.choices and value not in self.choices:
+            errors.append(f"{path}: must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+        elif self.pattern and not self.pattern.match(value):
+            errors.append(f"{path}: {value!r} does not match {self.pattern.pattern}")
+
+
+class Obj(Spec):
+    def __init__(self, **fields: Spec):
+        self.fields = fields
+
+    def check(self, value, path, errors):
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            errors.append(f"{path or 'config'}: expected an object (dict), got {type(value).__name__}")
+            return
+        for key, sub in value.items():
+            sub_path = f"{path}.{key}" if path else str(key)
+            spec = self.fields.get(key)
+            if spec is None:
+                errors.append(f"{sub_path}: unknown key (allowed here: {', '.join(self.fields)})")
+            else:
+                spec.check(sub, sub_path, errors)
+
+
+class Record(Spec):
+    """An object whose keys are ids chosen by the user."""
+    ID = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_:\-.]{0,62}$")
+
+    def __init__(self, value: Spec, key_pattern: re.Pattern | None = None):
+        self.value, self.key_pattern = value, key_pattern or self.ID
+
+    def check(self, value, path, errors):
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            errors.append(f"{path}: expected an object keyed by id, got {type(value).__name__}")
+            return
+        for key, sub in value.items():
+            if not isinstance(key, str) or not self.key_pattern.match(key):
+                errors.append(f"{path}: invalid id {key!r}")
+            else:
+                self.value.check(sub, f"{path}.{key}", errors)
+
+
+class AnyValue(Spec):
+    def check(self, value, path, errors):
+        pass
+
+
+BOOL = Scalar(bool, name="a boolean")
+STR = Scalar(str, name="a string")
+INT = Scalar(int, name="an integer")
+NUM = Scalar(int, float, name="a number")
+TRUE_SET = Record(Scalar(bool, name="true"))
+INTERVAL = AnyValue()  # [count, "day"|"week"|"month"|"year"]; checked by the payments module
+
+PERMISSION_ID = re.compile(r"^\$?[a-z0-9_:]+$")
+
+SCHEMA = Obj(
+    project=Obj(requirePublishableClientKey=BOOL),
+    apps=Obj(installed=Record(Obj(enabled=BOOL))),
+    auth=Obj(
+        allowSignUp=BOOL,
+        password=Obj(allowSignIn=BOOL),
+        otp=Obj(allowSignIn=BOOL),
+        passkey=Obj(allowSignIn=BOOL),
+        oauth=Obj(
+            accountMergeStrategy=Scalar(str, name="a string", choices=("link_method", "raise_error", "allow_duplicates")),
+            providers=Record(Obj(
+                type=Scalar(str, name="a string", choices=(
+                    "google", "github", "microsoft", "spotify", "facebook", "discord", "gitlab", "bitbucket",
+                    "linkedin", "apple", "x", "twitch")),
+                allowSignIn=BOOL, allowConnectedAccounts=BOOL,
+            )),
+        ),
+        signUpRules=Record(Obj(
+            enabled=BOOL, displayName=STR, priority=INT, condition=STR,
+            action=Obj(type=Scalar(str, name="a string", choices=("allow", "reject", "restrict", "log")), message=STR),
+        )),
+        signUpRulesDefaultAction=Scalar(str, name="a string", choices=("allow", "reject")),
+    ),
+    rbac=Obj(
+        permissions=Record(Obj(
+            description=STR, scope=Scalar(str, name="a string", choices=("team", "project")),
+            containedPermissionIds=Record(Scalar(bool, name="true"), PERMISSION_ID),
+        ), PERMISSION_ID),
+        defaultPermissions=Obj(teamCreator=Record(BOOL, PERMISSION_ID), teamMember=Record(BOOL, PERMISSION_ID),
+                               signUp=Record(BOOL, PERMISSION_ID)),
+    ),
+    teams=Obj(createPersonalTeamOnSignUp=BOOL, allowClientTeamCreation=BOOL),
+    users=Obj(allowClientUserDeletion=BOOL),
+    onboarding=Obj(requireEmailVerification=BOOL),
+    apiKeys=Obj(enabled=Obj(team=BOOL, user=BOOL)),
+    emails=Obj(
+        selectedThemeId=STR,
+        themes=Record(Obj(displayName=STR, tsxSource=STR)),
+        templates=Record(Obj(displayName=STR, tsxSource=STR, themeId=Scalar(str, bool, name="a theme id or false"))),
+        server=AnyValue(),
+    ),
+    payments=Obj(
+        blockNewPurchases=BOOL, autoPay=Obj(interval=INTERVAL), testMode=BOOL,
+        productLines=Record(Obj(displayName=STR, customerType=Scalar(str, name="a string", choices=("user", "team", "custom")))),
+        products=Record(AnyValue()),
+        items=Record(Obj(displayName=STR, customerType=Scalar(str, name="a string", choices=("user", "team", "custom")))),
+    ),
+    # Trusted domains are environment settings upstream; the emulator accepts them here so redirects can be tested.
+    domains=Obj(allowLocalhost=BOOL, trustedDomains=Record(Obj(baseUrl=STR, handlerPath=STR))),
+    dataVault=Obj(stores=Record(Obj(displayName=STR))),
+    dbSync=Obj(externalDatabases=Record(Obj(type=Scalar(str, name="a string", choices=("postgres",)), connectionString=STR))),
+)
+
+DEFAULTS: dict[str, Any] = {
+    "project": {"requirePublishableClientKey": False},
+    "apps": {"installed": {}},
+    "auth": {
+        "allowSignUp": True,
+        "password": {"allowSignIn": False},
+        "otp": {"allowSignIn": False},
+        "passkey": {"allowSignIn": False},
+        "oauth": {"accountMergeStrategy": "link_method", "providers": {}},
+        "signUpRules": {},
+        "signUpRulesDefaultAction": "allow",
+    },
+    "rbac": {"permissions": {}, "defaultPermissions": {"teamCreator": {}, "teamMember": {}, "signUp": {}}},
+    "teams": {"createPersonalTeamOnSignUp": False, "allowClientTeamCreation": False},
+    "users": {"allowClientUserDeletion": False},
+    "onboarding": {"requireEmailVerification": False},
+    "apiKeys": {"enabled": {"team": False, "user": False}},
+    "emails": {"selectedThemeId": None, "themes": {}, "templates": {}, "server": {"isShared": True}},
+    "payments": {"blockNewPurchases": False, "testMode": True, "productLines": {}, "products": {}, "items": {}},
+    # A local emulator project trusts localhost, like the official emulator's environment override.
+    "domains": {"allowLocalhost": True, "trustedDomains": {}},
+    "dataVault": {"stores": {}},
+    "dbSync": {"externalDatabases": {}},
+}
+
+
+class ConfigInvalid(ValueError):
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def validate(config: Any) -> dict[str, Any]:
+    """Check a config override; "show-onboarding" stands for an empty one. Returns the dict."""
+    if config == "show-onboarding":
+        return {}
+    errors: list[str] = []
+    if not isinstance(config, dict):
+        raise ConfigInvalid([f"config: expected a dict or \"show-onboarding\", got {type(config).__name__}"])
+    SCHEMA.check(config, "", errors)
+    if errors:
+        raise ConfigInvalid(errors)
+    return config
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def render(override: dict[str, Any]) -> dict[str, Any]:
+    """The full config: defaults with the override on top (dotted top-level keys expanded first)."""
+    nested: dict[str, Any] = {}
+    for key, value in override.items():
+        parts = key.split(".")
+        target = nested
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return _merge(DEFAULTS, nested)
+
+
+# ---- config files -------------------------------------------------------------------------------------------------
+
+class ConfigFileError(Exception):
+    """A config file that cannot be used: names the file, the line when known, and why."""
+
+    def __init__(self, path: Path, line: int | None, reason: str):
+        self.path, self.line, self.reason = path, line, reason
+        super().__init__(f"{path}{f':{line}' if line else ''}: {reason}")
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """Execute a hexclave.config.py and return its validated `config`."""
+    try:
+        namespace = runpy.run_path(str(path), run_name="hexclave_config")
+    except SyntaxError as exc:
+        raise ConfigFileError(path, exc.lineno, f"syntax error: {exc.msg}") from None
+    except FileNotFoundError:
+        raise ConfigFileError(path, None, "file not found") from None
+    except Exception as exc:  # the user's code raised: report the deepest line of their file
+        lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+        raise ConfigFileError(path, lines[-1] if lines else None, f"{type(exc).__name__}: {exc}") from None
+    if "config" not in namespace:
+        raise ConfigFileError(path, None, "the file must define `config` (a dict, or \"show-onboarding\")")
+    try:
+        return validate(namespace["config"])
+    except ConfigInvalid as exc:
+        raise ConfigFileError(path, None, "invalid config: " + "; ".join(exc.problems)) from None
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+@dataclass
+class ConfigFile:
+    """One hexclave.config.py, its last good config and the reason the current content is rejected, if it is."""
+    path: Path
+    override: dict[str, Any]
+    rendered: dict[str, Any]
+    stamp: tuple[int, int] | None
+    error: ConfigFileError | None = None
+
+    @classmethod
+    def open(cls, path: Path) -> "ConfigFile":
+        """Load at start-up: here a broken file is fatal, since there is no last good config to keep."""
+        path = path.resolve()
+        stamp = _stamp(path)
+        override = load_file(path)
+        return cls(path, override, render(override), stamp)
+
+    def refresh(self) -> bool:
+        """Reload if the file changed since the last look. Returns True when a new config took effect."""
+        stamp = _stamp(self.path)
+        if stamp == self.stamp:
+            return False
+        self.stamp = stamp
+        try:
+            override = load_file(self.path)
+        except ConfigFileError as exc:
+            self.error = exc
+            log.error("config error, keeping the last good config: %s", exc)
+            return False
+        if self.error:
+            log.warning("config fixed: %s loads again", self.path)
+        self.error = None
+        self.override, self.rendered = override, render(override)
+        log.info("config reloaded from %s", self.path)
+        return True
+
+    async def watch(self) -> None:
+        """Reload as soon as the file is saved, so a broken edit is reported without waiting for a request."""
+        from watchfiles import awatch
+
+        async for changes in awatch(self.path.parent, debounce=50, step=20, recursive=False):
+            if any(Path(p) == self.path for _, p in changes):
+                self.refresh()
+
+
+async def cancel_quietly(task: asyncio.Task) -> None:
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):
+        pass

@@ -1,0 +1,43 @@
+"""Password hashes: real bcrypt, at a low cost by default so the emulator stays fast."""
+from __future__ import annotations
+
+import re
+
+import bcrypt
+
+from emulator.errors import E, StatusError
+
+MIN_LENGTH, MAX_LENGTH = 8, 70
+_BCRYPT = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+
+
+def _bytes(password: str) -> bytes:
+    return password.encode()[:72]  # bcrypt reads at most 72 bytes
+
+
+def hash_password(password: str, rounds: int) -> str:
+    return bcrypt.hashpw(_bytes(password), bcrypt.gensalt(rounds)).decode()
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return bcrypt.checkpw(_bytes(password), password_hash.encode())
+    except ValueError:
+        return False
+
+
+def check_strength(password: str) -> None:
+    if len(password) < MIN_LENGTH:
+        raise E.password_too_short(MIN_LENGTH)
+    if len(password) > MAX_LENGTH:
+        raise E.password_too_long(MAX_LENGTH)
+
+
+def check_imported_hash(password_hash: str) -> str:
+    """A hash imported through the API must be bcrypt in Modular Crypt Format, at most 16 rounds."""
+    match = _BCRYPT.match(password_hash)
+    if not match or not 4 <= int(match.group(1)) <= 16:
+        raise StatusError(400, "Invalid password hash. Make sure it's a supported algorithm in Modular Crypt Format.")
+    return password_hash

@@ -1,0 +1,134 @@
+"""Projects: the built-in `internal` project, one project per hexclave.config.py, their keys and configs."""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emulator.domain import config as config_mod
+from emulator.domain.tokens import random_token
+from emulator.store.models import ApiKeySet, Project
+
+INTERNAL_PROJECT_ID = "internal"
+INTERNAL_KEY_SET_ID = "3142e763-b230-44b5-8636-aa62f7489c26"
+# The well-known local-development keys of the internal project.
+INTERNAL_PUBLISHABLE_CLIENT_KEY = "this-publishable-client-key-is-for-local-development-only"
+INTERNAL_SECRET_SERVER_KEY = "this-secret-server-key-is-for-local-development-only"
+INTERNAL_SUPER_SECRET_ADMIN_KEY = "this-super-secret-admin-key-is-for-local-development-only"
+
+_TEAM_ADMIN = {"$update_team": True, "$delete_team": True, "$read_members": True, "$remove_members": True,
+               "$invite_members": True, "$manage_api_keys": True}
+INTERNAL_CONFIG = config_mod.render({
+    "auth": {"allowSignUp": True, "password": {"allowSignIn": True}, "otp": {"allowSignIn": True},
+             "oauth": {"providers": {p: {"type": p, "allowSignIn": True} for p in ("github", "google", "microsoft", "spotify")}}},
+    "teams": {"createPersonalTeamOnSignUp": True, "allowClientTeamCreation": True},
+    "rbac": {"permissions": {"team_member": {"scope": "team", "containedPermissionIds": {"$read_members": True}},
+                             "team_admin": {"scope": "team", "containedPermissionIds": {
+                                 "$read_members": True, "$remove_members": True, "$update_team": True}}},
+             "defaultPermissions": {"teamCreator": {"team_admin": True}, "teamMember": {"team_member": True}}},
+    "apps": {"installed": {a: {"enabled": True} for a in ("authentication", "teams", "rbac", "api-keys", "emails")}},
+})
+
+
+def now_millis() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    """What request handling needs of a project: its id, name and current (rendered) config."""
+    id: str
+    display_name: str
+    config: dict[str, Any]
+
+
+class ProjectConfigs:
+    """Where each project's config comes from: a watched file, the built-in internal config, or the database."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, config_mod.ConfigFile] = {}
+
+    def bind(self, project_id: str, config_file: config_mod.ConfigFile) -> None:
+        self.files[project_id] = config_file
+
+    def view(self, project: Project) -> ProjectView:
+        config_file = self.files.get(project.id)
+        if config_file is not None:
+            config_file.refresh()  # a save applies to the very next request, even before the watcher fires
+            config = config_file.rendered
+        elif project.id == INTERNAL_PROJECT_ID:
+            config = INTERNAL_CONFIG
+        else:
+            config = config_mod.render(project.config_override or {})
+        return ProjectView(project.id, project.display_name, config)
+
+
+async def ensure_internal_project(db: AsyncSession) -> None:
+    if await db.get(Project, INTERNAL_PROJECT_ID):
+        return
+    now = now_millis()
+    db.add(Project(id=INTERNAL_PROJECT_ID, display_name="Stack Dashboard", description="The dashboard's own project",
+                   created_at_millis=now, config_override={}))
+    await db.flush()  # the key set refers to the project
+    db.add(ApiKeySet(id=INTERNAL_KEY_SET_ID, project_id=INTERNAL_PROJECT_ID, description="Local development keys",
+                     publishable_client_key=INTERNAL_PUBLISHABLE_CLIENT_KEY,
+                     secret_server_key=INTERNAL_SECRET_SERVER_KEY,
+                     super_secret_admin_key=INTERNAL_SUPER_SECRET_ADMIN_KEY, created_at_millis=now))
+
+
+async def project_for_config_file(db: AsyncSession, path: Path) -> tuple[Project, ApiKeySet]:
+    """The project bound to a config file path: created with fresh keys once, then the same across restarts."""
+    path_str = str(path.resolve())
+    project = (await db.execute(select(Project).where(Project.config_path == path_str))).scalar_one_or_none()
+    if project is None:
+        now = now_millis()
+        project = Project(id=str(uuid.uuid4()), display_name=f"Local Emulator: {path.name}",
+                          description=f"Local emulator project for {path_str}", created_at_millis=now,
+                          config_path=path_str, config_override={})
+        db.add(project)
+        await db.flush()
+        db.add(ApiKeySet(id=str(uuid.uuid4()), project_id=project.id, description="hexclave-emulator keys",
+                         publishable_client_key="pck_" + random_token(), secret_server_key="ssk_" + random_token(),
+                         super_secret_admin_key="sak_" + random_token(), created_at_millis=now))
+        await db.flush()
+    keys = (await db.execute(select(ApiKeySet).where(ApiKeySet.project_id == project.id)
+                             .order_by(ApiKeySet.created_at_millis))).scalars().first()
+    return project, keys
+
+
+KEY_COLUMNS = {"client": ApiKeySet.publishable_client_key, "server": ApiKeySet.secret_server_key,
+               "admin": ApiKeySet.super_secret_admin_key}
+
+
+async def key_is_valid(db: AsyncSession, project_id: str, access_type: str, key: str) -> bool:
+    """A key is valid if an unrevoked, unexpired key set of this very project holds it."""
+    column = KEY_COLUMNS[access_type]
+    found = (await db.execute(
+        select(ApiKeySet.id).where(ApiKeySet.project_id == project_id, column == key,
+                                   ApiKeySet.manually_revoked_at_millis.is_(None),
+                                   or_(ApiKeySet.expires_at_millis.is_(None), ApiKeySet.expires_at_millis > now_millis()))
+    )).first()
+    return found is not None
+
+
+def is_trusted_url(config: dict[str, Any], url: str) -> bool:
+    """Whether a callback/redirect URL points at localhost (when allowed) or a configured trusted domain."""
+    from fnmatch import fnmatch
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return False
+    if config["domains"]["allowLocalhost"] and (parsed.hostname in ("localhost", "127.0.0.1", "::1")
+                                                or parsed.hostname.endswith(".localhost")):
+        return True
+    for domain in config["domains"]["trustedDomains"].values():
+        base = urlparse(domain.get("baseUrl") or "")
+        if base.scheme == parsed.scheme and fnmatch(parsed.netloc, base.netloc):
+            return True
+    return False

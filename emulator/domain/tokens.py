@@ -1,0 +1,143 @@
+"""Access tokens: ES256 JWTs with exactly the platform's claims, keys derived per audience, and JWKS."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from emulator.errors import E
+
+CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"  # lowercase Crockford base32: no i, l, o, u
+
+
+def random_token(length: int = 45) -> str:
+    """The platform's opaque secrets (refresh tokens, codes, key bodies): 45 lowercase Crockford-base32 chars."""
+    return "".join(secrets.choice(CROCKFORD) for _ in range(length))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private: ec.EllipticCurvePrivateKey
+
+    def public_jwk(self) -> dict[str, str]:
+        numbers = self.private.public_key().public_numbers()
+        return {"kty": "EC", "alg": "ES256", "crv": "P-256", "kid": self.kid,
+                "x": _b64url(numbers.x.to_bytes(32, "big")), "y": _b64url(numbers.y.to_bytes(32, "big"))}
+
+
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+@lru_cache(maxsize=512)
+def audience_keys(secret: str, audience: str) -> tuple[SigningKey, SigningKey]:
+    """Two stable keys per audience, derived from the server secret: the first signs, both verify."""
+    keys = []
+    for generation in ("current", "previous"):
+        seed = hashlib.sha256(json.dumps(["hexclave-emulator-jwk", generation, secret, audience]).encode()).digest()
+        scalar = int.from_bytes(seed, "big") % (_P256_ORDER - 1) + 1
+        kid = _b64url(hashlib.sha256(json.dumps(["kid", generation, secret, audience]).encode()).digest())[:12]
+        keys.append(SigningKey(kid, ec.derive_private_key(scalar, ec.SECP256R1())))
+    return keys[0], keys[1]
+
+
+def audiences(project_id: str, *, include_restricted: bool, include_anonymous: bool) -> list[str]:
+    out = [project_id]
+    if include_restricted or include_anonymous:
+        out.append(f"{project_id}:restricted")
+    if include_anonymous:
+        out.append(f"{project_id}:anon")
+    return out
+
+
+def jwks(secret: str, project_id: str, *, include_restricted: bool, include_anonymous: bool) -> dict[str, Any]:
+    keys = [k.public_jwk()
+            for aud in audiences(project_id, include_restricted=include_restricted, include_anonymous=include_anonymous)
+            for k in audience_keys(secret, aud)]
+    return {"keys": keys}
+
+
+def issuer(base_url: str, project_id: str, *, is_anonymous: bool, is_restricted: bool) -> str:
+    kind = "projects-anonymous-users" if is_anonymous else "projects-restricted-users" if is_restricted else "projects"
+    return f"{base_url}/api/v1/{kind}/{project_id}"
+
+
+def mint(secret: str, base_url: str, lifetime_seconds: float, *, project_id: str, user_id: str, refresh_token_id: str,
+         name: str | None, email: str | None, email_verified: bool, selected_team_id: str | None,
+         signed_up_at_millis: int, is_anonymous: bool, restricted_reason: dict | None,
+         requires_totp_mfa: bool) -> str:
+    is_restricted = restricted_reason is not None
+    aud = f"{project_id}:anon" if is_anonymous else f"{project_id}:restricted" if is_restricted else project_id
+    now = int(time.time())
+    claims = {
+        "sub": user_id,
+        "iss": issuer(base_url, project_id, is_anonymous=is_anonymous, is_restricted=is_restricted),
+        "aud": aud,
+        "iat": now,
+        "exp": now + max(1, int(lifetime_seconds)),
+        "project_id": project_id,
+        "branch_id": "main",
+        "refresh_token_id": refresh_token_id,
+        "role": "authenticated",
+        "name": name,
+        "email": email,
+        "email_verified": email_verified,
+        "selected_team_id": selected_team_id,
+        "signed_up_at": signed_up_at_millis // 1000,
+        "is_anonymous": is_anonymous,
+        "is_restricted": is_restricted,
+        "restricted_reason": restricted_reason,
+        "requires_totp_mfa": requires_totp_mfa,
+    }
+    key = audience_keys(secret, aud)[0]
+    return jwt.encode(claims, key.private, algorithm="ES256", headers={"kid": key.kid, "typ": None})
+
+
+class ExpiredToken(Exception):
+    def __init__(self, claims: dict[str, Any]):
+        self.claims = claims
+
+    def error(self):
+        c = self.claims
+        return E.access_token_expired(int(c["exp"]) * 1000 if isinstance(c.get("exp"), (int, float)) else None,
+                                      c.get("project_id"), c.get("sub"), c.get("refresh_token_id"))
+
+
+def decode(secret: str, token: str) -> dict[str, Any]:
+    """Verify a token's signature and consistency. Raises E.unparsable_access_token() or ExpiredToken."""
+    try:
+        header = jwt.get_unverified_header(token)
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        aud = unverified["aud"]
+        if not isinstance(aud, str) or not aud:
+            raise ValueError("aud")
+        key = next(k for k in audience_keys(secret, aud) if k.kid == header.get("kid"))
+        claims = jwt.decode(token, key.private.public_key(), algorithms=["ES256"], audience=aud,
+                            options={"verify_exp": False, "require": ["sub", "exp", "iat"]})
+        project_id, _, suffix = aud.partition(":")
+        is_anon, is_restricted = bool(claims.get("is_anonymous")), bool(claims.get("is_restricted"))
+        consistent = (claims.get("project_id") == project_id
+                      and suffix in ("", "anon", "restricted")
+                      and (suffix == "anon") == is_anon
+                      and (suffix == "restricted") == (is_restricted and not is_anon)
+                      and (not is_anon or is_restricted)
+                      and is_restricted == (claims.get("restricted_reason") is not None))
+        if not consistent:
+            raise ValueError("inconsistent claims")
+    except (jwt.PyJWTError, StopIteration, KeyError, ValueError, TypeError):
+        raise E.unparsable_access_token() from None
+    if claims["exp"] <= time.time():
+        raise ExpiredToken(claims)
+    return claims

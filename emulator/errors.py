@@ -1,0 +1,245 @@
+"""Errors the API answers with: the platform's known errors and plain status errors.
+
+Domain code raises these; the HTTP layer renders them. Codes, status codes and `details` keys follow the
+reference exactly (the SDK rebuilds typed errors from `details`); the human messages are our own words.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class StatusError(Exception):
+    """A plain error: status code and a text body, no known-error code."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class KnownError(StatusError):
+    def __init__(self, code: str, status: int, message: str, details: dict[str, Any] | None = None):
+        super().__init__(status, message)
+        self.code = code
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code}
+        if self.details:
+            out["details"] = self.details
+        out["error"] = self.message
+        return out
+
+
+def _ke(code: str, status: int, message: str, **details: Any) -> KnownError:
+    return KnownError(code, status, message, details or None)
+
+
+ACCESS_TYPE_HEADER = "x-stack-access-type"
+
+
+class E:
+    """Constructors of every known error the emulator raises, named after their codes."""
+
+    @staticmethod
+    def body_parsing(message: str) -> KnownError:
+        return _ke("BODY_PARSING_ERROR", 400, message)
+
+    @staticmethod
+    def schema(message: str) -> KnownError:
+        return _ke("SCHEMA_ERROR", 400, message, message=message)
+
+    @staticmethod
+    def project_key_without_access_type() -> KnownError:
+        return _ke("PROJECT_KEY_WITHOUT_ACCESS_TYPE", 400,
+                   f"A project key or admin access token was sent without the {ACCESS_TYPE_HEADER} header; set it to "
+                   "'client', 'server' or 'admin'.")
+
+    @staticmethod
+    def invalid_access_type(value: str) -> KnownError:
+        return _ke("INVALID_ACCESS_TYPE", 400,
+                   f"The {ACCESS_TYPE_HEADER} header must be 'client', 'server', or 'admin', but was '{value}'.")
+
+    @staticmethod
+    def access_type_without_project_id(access_type: str) -> KnownError:
+        return _ke("ACCESS_TYPE_WITHOUT_PROJECT_ID", 400,
+                   f"The {ACCESS_TYPE_HEADER} header was '{access_type}', but no x-stack-project-id header was sent.",
+                   request_type=access_type)
+
+    @staticmethod
+    def access_type_required() -> KnownError:
+        return _ke("ACCESS_TYPE_REQUIRED", 400,
+                   f"This endpoint needs project authentication: send the {ACCESS_TYPE_HEADER} header ('client', "
+                   "'server' or 'admin'), the x-stack-project-id header and the matching project key.")
+
+    @staticmethod
+    def insufficient_access_type(actual: str, allowed: list[str]) -> KnownError:
+        options = " or ".join(f"'{a}'" for a in allowed)
+        return _ke("INSUFFICIENT_ACCESS_TYPE", 401,
+                   f"The {ACCESS_TYPE_HEADER} header must be {options}, but was '{actual}'.",
+                   actual_access_type=actual, allowed_access_types=allowed)
+
+    @staticmethod
+    def invalid_publishable_client_key(project_id: str) -> KnownError:
+        return _ke("INVALID_PUBLISHABLE_CLIENT_KEY", 401,
+                   f'The publishable key is not valid for the project "{project_id}". Does the project and/or the key exist?',
+                   project_id=project_id)
+
+    @staticmethod
+    def invalid_secret_server_key(project_id: str) -> KnownError:
+        return _ke("INVALID_SECRET_SERVER_KEY", 401,
+                   f'The secret server key is not valid for the project "{project_id}". Does the project and/or the key exist?',
+                   project_id=project_id)
+
+    @staticmethod
+    def invalid_super_secret_admin_key(project_id: str) -> KnownError:
+        return _ke("INVALID_SUPER_SECRET_ADMIN_KEY", 401,
+                   f'The super secret admin key is not valid for the project "{project_id}". Does the project and/or the key exist?',
+                   project_id=project_id)
+
+    @staticmethod
+    def unparsable_admin_access_token() -> KnownError:
+        return _ke("UNPARSABLE_ADMIN_ACCESS_TOKEN", 401, "The admin access token could not be parsed.")
+
+    @staticmethod
+    def admin_access_token_expired(expired_at_millis: int | None) -> KnownError:
+        return KnownError("ADMIN_ACCESS_TOKEN_EXPIRED", 401, "The admin access token has expired; refresh it and retry.",
+                          {"expired_at_millis": expired_at_millis})
+
+    @staticmethod
+    def invalid_project_for_admin_access_token() -> KnownError:
+        return _ke("INVALID_PROJECT_FOR_ADMIN_ACCESS_TOKEN", 401, "Admin access tokens must come from the internal project.")
+
+    @staticmethod
+    def admin_access_token_is_not_admin() -> KnownError:
+        return _ke("ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN", 401,
+                   "The admin access token's user does not own this project.")
+
+    @staticmethod
+    def publishable_client_key_required(project_id: str | None) -> KnownError:
+        return KnownError("PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT", 401,
+                          f"The project {project_id} requires a publishable client key.", {"project_id": project_id})
+
+    @staticmethod
+    def server_authentication_required() -> KnownError:
+        return _ke("SERVER_AUTHENTICATION_REQUIRED", 401, "The secret server key must be provided.")
+
+    @staticmethod
+    def admin_authentication_required() -> KnownError:
+        return _ke("ADMIN_AUTHENTICATION_REQUIRED", 401, "The super secret admin key must be provided.")
+
+    @staticmethod
+    def current_project_not_found(project_id: str) -> KnownError:
+        return _ke("CURRENT_PROJECT_NOT_FOUND", 400,
+                   f"The current project with ID {project_id} was not found. Please check the value of the "
+                   "x-stack-project-id header.", project_id=project_id)
+
+    @staticmethod
+    def branch_does_not_exist(branch_id: str) -> KnownError:
+        return _ke("BRANCH_DOES_NOT_EXIST", 400, f'The branch "{branch_id}" does not exist.', branch_id=branch_id)
+
+    # --- sessions and tokens
+    @staticmethod
+    def unparsable_access_token() -> KnownError:
+        return _ke("UNPARSABLE_ACCESS_TOKEN", 401, "Access token is not parsable.")
+
+    @staticmethod
+    def access_token_expired(expired_at_millis: int | None, project_id: str | None = None, user_id: str | None = None,
+                             refresh_token_id: str | None = None) -> KnownError:
+        return KnownError("ACCESS_TOKEN_EXPIRED", 401, "Access token has expired. Please refresh it and try again.",
+                          {"expired_at_millis": expired_at_millis, "project_id": project_id, "user_id": user_id,
+                           "refresh_token_id": refresh_token_id})
+
+    @staticmethod
+    def invalid_project_for_access_token(expected: str, actual: str) -> KnownError:
+        return _ke("INVALID_PROJECT_FOR_ACCESS_TOKEN", 401,
+                   f"The access token belongs to project {actual}, but the request is for project {expected}.",
+                   expected_project_id=expected, actual_project_id=actual)
+
+    @staticmethod
+    def refresh_token_not_found_or_expired() -> KnownError:
+        return _ke("REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED", 401,
+                   "Refresh token not found for this project, or the session has expired/been revoked.")
+
+    @staticmethod
+    def cannot_delete_current_session() -> KnownError:
+        return _ke("CANNOT_DELETE_CURRENT_SESSION", 400, "The session of this request cannot be deleted here; sign out instead.")
+
+    @staticmethod
+    def anonymous_authentication_not_allowed() -> KnownError:
+        return _ke("ANONYMOUS_AUTHENTICATION_NOT_ALLOWED", 401,
+                   "An anonymous user's access token was sent, but this request does not allow anonymous users "
+                   "(send x-stack-allow-anonymous-user: true).")
+
+    @staticmethod
+    def restricted_user_not_allowed(reason: dict) -> KnownError:
+        return _ke("RESTRICTED_USER_NOT_ALLOWED", 403,
+                   f"The user is restricted ({reason['type']}) and this request does not allow restricted users "
+                   "(send x-stack-allow-restricted-user: true).", restricted_reason=reason)
+
+    @staticmethod
+    def cannot_get_own_user_without_user() -> KnownError:
+        return _ke("CANNOT_GET_OWN_USER_WITHOUT_USER", 400,
+                   "You have specified 'me' as a userId, but did not provide authentication for a user.")
+
+    @staticmethod
+    def user_authentication_required() -> KnownError:
+        return _ke("USER_AUTHENTICATION_REQUIRED", 401, "User authentication required for this endpoint.")
+
+    # --- users and passwords
+    @staticmethod
+    def user_email_already_exists(email: str, would_work_if_email_was_verified: bool = False) -> KnownError:
+        return KnownError("USER_EMAIL_ALREADY_EXISTS", 409, f'A user with email "{email}" already exists.',
+                          {"email": email, "would_work_if_email_was_verified": would_work_if_email_was_verified})
+
+    @staticmethod
+    def user_id_does_not_exist(user_id: str) -> KnownError:
+        return _ke("USER_ID_DOES_NOT_EXIST", 400, f'No user with ID "{user_id}" exists.', user_id=user_id)
+
+    @staticmethod
+    def user_not_found() -> KnownError:
+        return _ke("USER_NOT_FOUND", 404, "User not found.")
+
+    @staticmethod
+    def sign_up_not_enabled() -> KnownError:
+        return _ke("SIGN_UP_NOT_ENABLED", 400, "Creating new accounts is not enabled for this project.")
+
+    @staticmethod
+    def password_authentication_not_enabled() -> KnownError:
+        return _ke("PASSWORD_AUTHENTICATION_NOT_ENABLED", 400, "Password authentication is not enabled for this project.")
+
+    @staticmethod
+    def email_password_mismatch() -> KnownError:
+        return _ke("EMAIL_PASSWORD_MISMATCH", 400, "Wrong e-mail or password.")
+
+    @staticmethod
+    def redirect_url_not_whitelisted() -> KnownError:
+        return _ke("REDIRECT_URL_NOT_WHITELISTED", 400, "The redirect URL is not a trusted domain of this project.")
+
+    @staticmethod
+    def password_too_short(min_length: int) -> KnownError:
+        return _ke("PASSWORD_TOO_SHORT", 400, f"Password too short. Minimum length is {min_length}.",
+                   min_length=min_length)
+
+    @staticmethod
+    def password_too_long(max_length: int) -> KnownError:
+        # The reference spells this detail key in camelCase.
+        return _ke("PASSWORD_TOO_LONG", 400, f"Password too long. Maximum length is {max_length}.", maxLength=max_length)
+
+    @staticmethod
+    def user_does_not_have_password() -> KnownError:
+        return _ke("USER_DOES_NOT_HAVE_PASSWORD", 400, "This user does not have a password; set one first.")
+
+    @staticmethod
+    def password_confirmation_mismatch() -> KnownError:
+        return _ke("PASSWORD_CONFIRMATION_MISMATCH", 400, "The old password is wrong.")
+
+    @staticmethod
+    def invalid_oauth_client_id_or_secret(client_id: str | None) -> KnownError:
+        return KnownError("INVALID_OAUTH_CLIENT_ID_OR_SECRET", 400,
+                          "The OAuth client ID or secret is not valid.", {"client_id": client_id})
+
+    @staticmethod
+    def not_supported(what: str) -> KnownError:
+        """Our own code, for the few platform features the emulator does not have (listed in the README)."""
+        return _ke("NOT_SUPPORTED_BY_EMULATOR", 501, f"{what} is not supported by hexclave-emulator yet.")

@@ -1,0 +1,107 @@
+"""The Starlette application: API routes under /api/v1 and /api/latest, CORS, request ids, error status override."""
+from __future__ import annotations
+
+import uuid
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from emulator.http.responses import text_response
+from emulator.http.routes import auth, misc, users
+
+API_PREFIXES = ("/api/v1", "/api/latest")
+
+CORS_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+    (b"access-control-max-age", b"86400"),
+    (b"access-control-expose-headers",
+     b"content-type, x-stack-actual-status, x-stack-known-error, x-stack-request-id, "
+     b"x-hexclave-actual-status, x-hexclave-known-error, x-hexclave-request-id"),
+]
+PROTOCOL_HEADERS = ["project-id", "branch-id", "override-error-status", "random-nonce", "client-version",
+                    "disable-artificial-development-delay", "development-disable-extended-logging", "access-type",
+                    "publishable-client-key", "secret-server-key", "super-secret-admin-key", "admin-access-token",
+                    "refresh-token", "access-token", "allow-anonymous-user", "allow-restricted-user",
+                    "development-override-key"]
+ALLOWED_HEADERS = ", ".join(["content-type", "authorization", "baggage", "sentry-trace", "x-vercel-protection-bypass",
+                             "ngrok-skip-browser-warning"]
+                            + [f"{p}-{h}" for p in ("x-stack", "x-hexclave") for h in PROTOCOL_HEADERS]).encode()
+
+
+def api_routes() -> list:
+    return [*misc.api.routes, *auth.api.routes, *users.api.routes]
+
+
+class ApiEnvelope:
+    """Pure ASGI middleware: CORS and preflight on /api, request ids, no-store caching, override-error-status."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        is_api = scope["path"] == "/api" or scope["path"].startswith("/api/")
+        request_headers = dict(scope["headers"])
+        if is_api and scope["method"] == "OPTIONS":
+            requested = request_headers.get(b"access-control-request-headers", b"")
+            allow = ALLOWED_HEADERS + (b", " + requested if requested else b"")
+            headers = [*CORS_HEADERS, (b"access-control-allow-headers", allow), (b"vary", b"Access-Control-Request-Headers"),
+                       (b"content-length", b"0")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        override = b"x-stack-override-error-status" in request_headers or \
+            b"x-hexclave-override-error-status" in request_headers
+        request_id = uuid.uuid4().hex.encode()
+
+        async def send_with_envelope(message):
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers += [(b"x-stack-request-id", request_id), (b"x-hexclave-request-id", request_id)]
+                if is_api:
+                    headers += CORS_HEADERS
+                    headers.append((b"access-control-allow-headers", ALLOWED_HEADERS))
+                    if not any(name.lower() == b"cache-control" for name, _ in headers):
+                        headers.append((b"cache-control", b"no-store, max-age=0"))
+                    if override and 400 <= status < 500:
+                        actual = str(status).encode()
+                        headers += [(b"x-stack-actual-status", actual), (b"x-hexclave-actual-status", actual)]
+                        status = 200
+                message = {**message, "status": status, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_envelope)
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 405:
+        return Response(b"", 405)
+    if exc.status_code == 404:
+        return text_response(
+            "404 — this page does not exist in the Hexclave API (served by hexclave-emulator).\n\n"
+            "Please see the API documentation at https://docs.hexclave.com.\n\n"
+            f"URL: {request.url}", 404)
+    return text_response(exc.detail or "", exc.status_code)
+
+
+def create_app(state, extra_routes: list | None = None) -> Starlette:
+    routes = api_routes()
+    root = next(r for r in misc.api.routes if r.path == "/")
+    app = Starlette(
+        routes=[
+            *[Route(prefix, root.endpoint, methods=["GET"]) for prefix in API_PREFIXES],
+            *[Mount(prefix, routes=routes) for prefix in API_PREFIXES],
+            *(extra_routes or []),
+        ],
+        exception_handlers={HTTPException: http_error},
+    )
+    app.router.redirect_slashes = False
+    app.state.emu = state
+    app.add_middleware(ApiEnvelope)
+    return app

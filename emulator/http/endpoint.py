@@ -1,0 +1,164 @@
+"""The endpoint wrapper every API route goes through: body parsing, auth, validation, a DB session, errors.
+
+Order of work follows the reference: the body is parsed, then auth headers are checked, then the access type,
+then `me` is resolved, then params/query/body are validated (all messages at once).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from emulator.errors import E, KnownError, StatusError
+from emulator.http import validation as v
+from emulator.http.auth import Auth, parse_auth
+from emulator.http.responses import error_response, json_response
+
+log = logging.getLogger("hexclave.api")
+
+ANY = ("client", "server", "admin")
+SERVER = ("server", "admin")
+ADMIN = ("admin",)
+
+
+class UserIdOrMe(v.Uuid):
+    """A user id field that also takes `me`, resolved to the signed-in user before validation."""
+
+
+@dataclass
+class Ctx:
+    request: Request
+    db: AsyncSession
+    auth: Auth | None
+    body: Any = None
+    query: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self):
+        return self.request.app.state.emu
+
+    @property
+    def project(self):
+        return self.auth.project
+
+    @property
+    def user(self):
+        return self.auth.user if self.auth else None
+
+    @property
+    def is_client(self) -> bool:
+        return self.auth.access_type == "client"
+
+
+async def parse_body(request: Request) -> Any:
+    if request.method in ("GET", "HEAD"):
+        return v.MISSING
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not content_type:
+        return v.MISSING
+    if content_type == "application/octet-stream":
+        return raw
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise E.body_parsing("Request body cannot be parsed as UTF-8") from None
+    if content_type == "application/json":
+        if not text:
+            return v.MISSING
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise E.body_parsing("Invalid JSON in request body") from None
+    if content_type == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(text, keep_blank_values=True))
+    if content_type == "text/plain":
+        return text
+    raise E.body_parsing(f"Unknown content type in request body: {content_type}")
+
+
+def _resolve_me(schema: v.Schema | None, values: Any, auth: Auth | None) -> None:
+    if not isinstance(schema, v.Obj) or not isinstance(values, dict):
+        return
+    for name, sub in schema.fields.items():
+        if isinstance(sub, UserIdOrMe) and values.get(name) == "me":
+            if auth is None or auth.user is None:
+                raise E.cannot_get_own_user_without_user()
+            values[name] = auth.user.id
+
+
+Handler = Callable[[Ctx], Awaitable[Response | dict | list]]
+
+
+def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, body: v.Schema | None = None,
+             query: v.Schema | None = None, params: v.Schema | None = None, user_required: bool = False,
+             ) -> Callable[[Handler], Route]:
+    """Declare an API route. `access=None` means the route works without project authentication.
+
+    `body` is a schema, or a function of the access type giving one (client and server see different fields).
+    `user_required` reports a missing signed-in user the way the reference's schemas do."""
+    query = query or v.Obj({})
+    params = params or v.Obj({})
+
+    def decorate(handler: Handler) -> Route:
+        @functools.wraps(handler)
+        async def run(request: Request) -> Response:
+            state = request.app.state.emu
+            try:
+                raw_body = await parse_body(request)
+                async with state.sessions() as db:
+                    auth = await parse_auth(request, db, state)
+                    if access is not None:
+                        if auth is None:
+                            raise E.access_type_required()
+                        if auth.access_type not in access:
+                            raise E.insufficient_access_type(auth.access_type, list(access))
+                    body_schema = body(auth.access_type if auth else None) if callable(body) else body
+                    raw_query = dict(request.query_params)
+                    raw_params = dict(request.path_params)
+                    for schema, values in ((params, raw_params), (query, raw_query), (body_schema, raw_body)):
+                        _resolve_me(schema, values, auth)
+                    errors: list[str] = []
+                    if user_required and (auth is None or auth.user is None):
+                        errors.append("auth.user must be defined")
+                    ctx = Ctx(request, db, auth)
+                    ctx.params = params.validate(raw_params, "params", errors)
+                    ctx.query = query.validate(raw_query, "query", errors)
+                    ctx.body = body_schema.validate(raw_body, "body", errors) if body_schema else raw_body
+                    if errors:
+                        raise E.schema(f"Request validation failed on {request.method} {request.url.path}:\n"
+                                       + "\n".join(f"  - {e}" for e in errors))
+                    result = await handler(ctx)
+                    await db.commit()
+            except StatusError as error:
+                return error_response(error)
+            except Exception:
+                log.exception("unexpected error on %s %s", request.method, request.url.path)
+                return error_response(StatusError(500, "The emulator hit an unexpected error; its log has the details."))
+            return result if isinstance(result, Response) else json_response(result)
+
+        return Route(path, run, methods=[method])
+
+    return decorate
+
+
+class RouteTable:
+    """Collects a module's endpoints: `api = RouteTable()`, then `@api("/path", "GET", ...)` on handlers."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def __call__(self, path: str, method: str, **options: Any) -> Callable[[Handler], Handler]:
+        def add(handler: Handler) -> Handler:
+            self.routes.append(endpoint(path, method, **options)(handler))
+            return handler
+        return add

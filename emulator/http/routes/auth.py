@@ -1,0 +1,198 @@
+"""Password and anonymous sign-up/sign-in, password changes, sessions and token refresh."""
+from __future__ import annotations
+
+from sqlalchemy import delete
+
+from emulator.domain import sessions, users
+from emulator.domain.passwords import check_strength, hash_password, verify_password
+from emulator.domain.projects import is_trusted_url
+from emulator.errors import E, StatusError
+from emulator.http import validation as v
+from emulator.http.auth import PUBLIC_CLIENT_SENTINEL, header
+from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe
+from emulator.http.responses import json_response, success
+from emulator.domain import projects
+from emulator.store.models import Project, RefreshToken
+
+api = RouteTable()
+
+BOT_FIELDS = {
+    "bot_challenge_token": v.Str(),
+    "bot_challenge_phase": v.Str(one_of=("invisible", "visible")),
+    "bot_challenge_unavailable": v.Str(one_of=("true",)),
+}
+
+
+def require_password_auth(ctx: Ctx) -> None:
+    if not ctx.project.config["auth"]["password"]["allowSignIn"]:
+        raise E.password_authentication_not_enabled()
+
+
+@api("/auth/password/sign-up", "POST", body=v.Obj({
+    "email": v.Email(strict=True, required=True), "password": v.Str(required=True),
+    "verification_callback_url": v.Url(), **BOT_FIELDS}, required=True))
+async def password_sign_up(ctx: Ctx):
+    body = ctx.body
+    require_password_auth(ctx)
+    callback = body.get("verification_callback_url")
+    if callback and not is_trusted_url(ctx.project.config, callback):
+        raise E.redirect_url_not_whitelisted()
+    if not ctx.project.config["auth"]["allowSignUp"]:
+        raise E.sign_up_not_enabled()
+    check_strength(body["password"])
+    fields = {"primary_email": body["email"], "primary_email_auth_enabled": True, "password": body["password"]}
+    rounds = ctx.state.settings.bcrypt_rounds
+    if ctx.user is not None and ctx.user.is_anonymous:  # signing up with an anonymous session upgrades that user
+        user = ctx.user
+        await users.apply_update(ctx.db, ctx.project, user, {**fields, "is_anonymous": False}, rounds=rounds,
+                                 keep_session_id=ctx.auth.refresh_token_id)
+    else:
+        user = await users.create(ctx.db, ctx.project, fields, rounds=rounds)
+    return await sessions.sign_in(ctx.db, ctx.state.signer, ctx.project, user)
+
+
+@api("/auth/password/sign-in", "POST", body=v.Obj({
+    "email": v.Str(required=True, non_empty=True), "password": v.Str(required=True)}, required=True))
+async def password_sign_in(ctx: Ctx):
+    require_password_auth(ctx)
+    user = await users.find_by_auth_email(ctx.db, ctx.project.id, ctx.body["email"])
+    if user is None or not verify_password(ctx.body["password"], user.password_hash):
+        raise E.email_password_mismatch()
+    return await sessions.sign_in(ctx.db, ctx.state.signer, ctx.project, user)
+
+
+@api("/auth/anonymous/sign-up", "POST")
+async def anonymous_sign_up(ctx: Ctx):
+    user = await users.create(ctx.db, ctx.project, {"is_anonymous": True}, rounds=ctx.state.settings.bcrypt_rounds)
+    return await sessions.sign_in(ctx.db, ctx.state.signer, ctx.project, user)
+
+
+@api("/auth/password/update", "POST", user_required=True, body=v.Obj({
+    "old_password": v.Str(required=True), "new_password": v.Str(required=True)}, required=True))
+async def password_update(ctx: Ctx):
+    require_password_auth(ctx)
+    user = ctx.user
+    if user.password_hash is None:
+        raise E.user_does_not_have_password()
+    if not verify_password(ctx.body["old_password"], user.password_hash):
+        raise E.password_confirmation_mismatch()
+    check_strength(ctx.body["new_password"])
+    user.password_hash = hash_password(ctx.body["new_password"], ctx.state.settings.bcrypt_rounds)
+    # Every other session ends; the one whose refresh token came with the request stays.
+    keep = header(ctx.request, "refresh-token")
+    await ctx.db.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id,
+                                                    RefreshToken.token != (keep or "")))
+    return success()
+
+
+@api("/auth/password/set", "POST", user_required=True, body=v.Obj({"password": v.Str(required=True)}, required=True))
+async def password_set(ctx: Ctx):
+    require_password_auth(ctx)
+    if ctx.user.password_hash is not None:
+        raise StatusError(400, "User already has a password set.")
+    check_strength(ctx.body["password"])
+    ctx.user.password_hash = hash_password(ctx.body["password"], ctx.state.settings.bcrypt_rounds)
+    return success()
+
+
+# ---- sessions -------------------------------------------------------------------------------------------------------
+
+@api("/auth/sessions", "POST", access=SERVER, body=v.Obj({
+    "user_id": UserIdOrMe(required=True),
+    "expires_in_millis": v.Int(min_value=0, max_value=sessions.MAX_SESSION_MILLIS),
+    "is_impersonation": v.Bool()}, required=True))
+async def create_session(ctx: Ctx):
+    user = await users.get(ctx.db, ctx.project, ctx.body["user_id"])
+    if user is None:
+        raise E.user_id_does_not_exist(ctx.body["user_id"])
+    session = await sessions.create(ctx.db, ctx.project, user, expires_in_millis=ctx.body.get("expires_in_millis"),
+                                    is_impersonation=bool(ctx.body.get("is_impersonation")))
+    return {"refresh_token": session.token,
+            "access_token": ctx.state.signer.access_token(ctx.project, user, session.id)}
+
+
+def check_own_user(ctx: Ctx, user_id: str | None, message: str) -> None:
+    if ctx.is_client and (ctx.user is None or user_id != ctx.user.id):
+        raise StatusError(403, message)
+
+
+@api("/auth/sessions", "GET", query=v.Obj({"user_id": UserIdOrMe(required=True)}))
+async def list_sessions(ctx: Ctx):
+    check_own_user(ctx, ctx.query["user_id"], "Client can only list sessions for their own user.")
+    await users.require(ctx.db, ctx.project, ctx.query["user_id"])
+    items = await sessions.list_for_user(ctx.db, ctx.project, ctx.query["user_id"],
+                                         include_impersonation=ctx.auth.access_type == "admin",
+                                         current_session_id=ctx.auth.refresh_token_id)
+    return {"items": items, "is_paginated": False}
+
+
+@api("/auth/sessions/current", "DELETE")
+async def sign_out(ctx: Ctx):
+    if ctx.auth.refresh_token_id is None:
+        raise E.access_token_expired(None)
+    session = await sessions.get(ctx.db, ctx.project, ctx.auth.refresh_token_id)
+    if session is None:
+        raise E.refresh_token_not_found_or_expired()
+    await ctx.db.delete(session)
+    return success()
+
+
+@api("/auth/sessions/current/refresh", "POST")
+async def refresh_current(ctx: Ctx):
+    token = header(ctx.request, "refresh-token")
+    if not token:
+        raise E.schema(f"Request validation failed on POST {ctx.request.url.path}:\n"
+                       "  - headers.x-stack-refresh-token must be defined")
+    session, user = await sessions.by_refresh_token(ctx.db, ctx.project, token)
+    return {"access_token": ctx.state.signer.access_token(ctx.project, user, session.id)}
+
+
+@api("/auth/sessions/{session_id}", "DELETE", params=v.Obj({"session_id": v.Uuid(required=True)}),
+     query=v.Obj({"user_id": UserIdOrMe()}))
+async def delete_session(ctx: Ctx):
+    user_id = ctx.query.get("user_id")
+    if ctx.is_client:
+        check_own_user(ctx, user_id or (ctx.user.id if ctx.user else None),
+                       "Client can only delete sessions for their own user.")
+        user_id = ctx.user.id
+    session = await sessions.get(ctx.db, ctx.project, ctx.params["session_id"])
+    if session is None or (user_id is not None and session.user_id != user_id):
+        raise StatusError(404, "Session not found.")
+    if session.id == ctx.auth.refresh_token_id:
+        raise E.cannot_delete_current_session()
+    await ctx.db.delete(session)
+    return success()
+
+
+# ---- the OAuth token endpoint (refresh grant; the authorization-code grant comes with OAuth) -----------------------
+
+TOKEN_BODY = v.Obj({
+    "grant_type": v.Str(required=True, one_of=("authorization_code", "refresh_token")),
+    "client_id": v.Str(required=True), "client_secret": v.Str(required=True),
+    "refresh_token": v.Str(), "code": v.Str(), "redirect_uri": v.Str(), "code_verifier": v.Str(),
+    "scope": v.Str(),
+}, required=True)
+
+
+@api("/auth/oauth/token", "POST", access=None, body=TOKEN_BODY)
+async def oauth_token(ctx: Ctx):
+    body = ctx.body
+    project_id = body["client_id"].split("#")[0]
+    row = await ctx.db.get(Project, project_id)
+    if row is None:
+        raise E.invalid_oauth_client_id_or_secret(body["client_id"])
+    project = ctx.state.configs.view(row)
+    secret = body["client_secret"]
+    if secret == PUBLIC_CLIENT_SENTINEL:
+        if project.config["project"]["requirePublishableClientKey"]:
+            raise E.publishable_client_key_required(project.id)
+    elif not await projects.key_is_valid(ctx.db, project.id, "client", secret):
+        raise E.invalid_oauth_client_id_or_secret(body["client_id"])
+    if body["grant_type"] != "refresh_token":
+        raise E.not_supported("The authorization_code grant (OAuth sign-in)")
+    session, user = await sessions.by_refresh_token(ctx.db, project, body.get("refresh_token") or "")
+    return json_response({
+        "access_token": ctx.state.signer.access_token(project, user, session.id),
+        "token_type": "Bearer", "expires_in": 3600, "scope": "legacy",
+        "after_callback_redirect_url": None, "afterCallbackRedirectUrl": None,
+    }, headers={"pragma": "no-cache", "cache-control": "no-store"})

@@ -1,0 +1,102 @@
+"""Small endpoints: the API root, project info, JWKS, and what the SDK calls on start."""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+
+from emulator.domain import tokens
+from emulator.domain.users import primary_channel
+from emulator.http import validation as v
+from emulator.http.endpoint import Ctx, RouteTable
+from emulator.http.responses import json_response, text_response
+from emulator.store.models import Project
+
+api = RouteTable()
+
+
+@api("/", "GET", access=None)
+async def api_root(ctx: Ctx):
+    text = ("Welcome to the Hexclave API, served by hexclave-emulator. The API reference is at "
+            "https://docs.hexclave.com.\n\nAuthentication: ")
+    if ctx.auth is None:
+        text += "None"
+    else:
+        user = ctx.auth.user
+        who = "None"
+        if user is not None:
+            primary = primary_channel(user)
+            who = primary.value if primary else user.id
+        text += f"{ctx.auth.access_type.capitalize()}\n  Project: {ctx.project.id}\n  User: {who}"
+    return text_response(text)
+
+
+def client_project(project) -> dict:
+    c = project.config
+    providers = sorted(pid for pid, p in c["auth"]["oauth"]["providers"].items() if p.get("allowSignIn"))
+    domains = sorted(((d.get("baseUrl") or "", d.get("handlerPath") or "/handler")
+                      for d in c["domains"]["trustedDomains"].values()))
+    return {
+        "id": project.id,
+        "display_name": project.display_name,
+        "config": {
+            "sign_up_enabled": c["auth"]["allowSignUp"],
+            "credential_enabled": c["auth"]["password"]["allowSignIn"],
+            "magic_link_enabled": c["auth"]["otp"]["allowSignIn"],
+            "passkey_enabled": c["auth"]["passkey"]["allowSignIn"],
+            "client_team_creation_enabled": c["teams"]["allowClientTeamCreation"],
+            "client_user_deletion_enabled": c["users"]["allowClientUserDeletion"],
+            "allow_user_api_keys": c["apiKeys"]["enabled"]["user"],
+            "allow_team_api_keys": c["apiKeys"]["enabled"]["team"],
+            "allow_localhost": c["domains"]["allowLocalhost"],
+            "enabled_oauth_providers": [{"id": p} for p in providers],
+            "domains": [{"domain": d, "handler_path": h} for d, h in domains],
+        },
+    }
+
+
+@api("/projects/current", "GET")
+async def current_project(ctx: Ctx):
+    return client_project(ctx.project)
+
+
+@api("/internal/backend-urls", "GET", access=None)
+async def backend_urls(ctx: Ctx):
+    return {"urls": [ctx.state.settings.base_url]}
+
+
+@api("/check-feature-support", "POST", access=None)
+async def check_feature_support(ctx: Ctx):
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    name = body.get("feature_name") or body.get("name") or "This feature"
+    return text_response(f"{name} is not yet supported by Hexclave (nor by this emulator).")
+
+
+@api("/check-version", "POST", access=None, body=v.Obj({"clientVersion": v.Str(required=True)}, required=True))
+async def check_version(ctx: Ctx):
+    return {"upToDate": True}
+
+
+JWKS_QUERY = v.Obj({"include_restricted": v.Bool(), "include_anonymous": v.Bool()})
+
+
+@api("/projects/{project_id}/.well-known/jwks.json", "GET", access=None, query=JWKS_QUERY,
+       params=v.Obj({"project_id": v.Str()}))
+async def project_jwks(ctx: Ctx):
+    if await ctx.db.get(Project, ctx.params["project_id"]) is None:
+        return text_response("Project not found", 404)
+    body = tokens.jwks(ctx.state.signer.secret, ctx.params["project_id"],
+                       include_restricted=bool(ctx.query.get("include_restricted")),
+                       include_anonymous=bool(ctx.query.get("include_anonymous")))
+    return json_response(body, headers={"cache-control": "public, max-age=3600"})
+
+
+async def anonymous_well_known(request: Request):
+    """The anonymous issuer's discovery documents live under the normal project path."""
+    rest = request.path_params["rest"]
+    prefix = request.url.path.split("/projects-anonymous-users/")[0]
+    return RedirectResponse(f"{prefix}/projects/{request.path_params['project_id']}/.well-known/{rest}"
+                            "?include_anonymous=true", status_code=307)
+
+
+api.routes.append(Route("/projects-anonymous-users/{project_id}/.well-known/{rest:path}", anonymous_well_known))

@@ -1,0 +1,238 @@
+"""Request validation with the platform's (yup's) casting rules and messages.
+
+A schema checks one value at a path and appends messages to a list; SCHEMA_ERROR lists them all.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "undefined"})()
+
+
+def _print(value: Any) -> str:
+    if value is MISSING:
+        return "undefined"
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    return json.dumps(value)
+
+
+class Schema:
+    type_name = "mixed"
+
+    def __init__(self, *, required: bool = False, nullable: bool = False, default: Any = MISSING,
+                 one_of: tuple | None = None, test: Callable[[Any, str], str | None] | None = None):
+        self.required, self.nullable, self.default, self.one_of, self.test = required, nullable, default, one_of, test
+
+    def validate(self, value: Any, path: str, errors: list[str]) -> Any:
+        if value is MISSING:
+            if self.required:
+                errors.append(f"{path} must be defined")
+            return self.default
+        if value is None:
+            if not self.nullable:
+                errors.append(f"{path} cannot be null")
+            return None
+        cast = self.cast(value)
+        if cast is MISSING:
+            errors.append(self.type_error(path, value))
+            return MISSING
+        message = self.check(cast, path)
+        if message is None and self.one_of is not None and cast not in self.one_of:
+            message = f"{path} must be one of the following values: {', '.join(map(str, self.one_of))}"
+        if message is None and self.test is not None:
+            message = self.test(cast, path)
+        if message:
+            errors.append(message)
+        return cast
+
+    def type_error(self, path: str, value: Any) -> str:
+        return f"{path} must be a `{self.type_name}` type, but the final value was: `{_print(value)}`."
+
+    def cast(self, value: Any) -> Any:
+        return value
+
+    def check(self, value: Any, path: str) -> str | None:
+        return None
+
+
+class Json(Schema):
+    """Free-form JSON (metadata fields): anything goes, including null."""
+
+    def __init__(self, **kw):
+        kw.setdefault("nullable", True)
+        super().__init__(**kw)
+
+
+class Str(Schema):
+    type_name = "string"
+
+    def __init__(self, *, max_length: int | None = None, non_empty: bool = False, pattern: str | None = None,
+                 **kw):
+        super().__init__(**kw)
+        self.max_length, self.non_empty = max_length, non_empty
+        self.pattern = re.compile(pattern) if pattern else None
+
+    def cast(self, value):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return json.dumps(value)
+        return MISSING
+
+    def check(self, value, path):
+        if self.non_empty and value == "":
+            return f"{path} must not be empty"
+        if self.max_length is not None and len(value) > self.max_length:
+            return f"{path} must be at most {self.max_length} characters"
+        if self.pattern and not self.pattern.search(value):
+            return f'{path} must match the following: "{self.pattern.pattern}"'
+        return None
+
+
+# yup's email pattern, and the stricter one sign-up uses.
+_EMAIL = re.compile(r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+                    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+_STRICT_EMAIL = re.compile(r"^[^.]+(\.[^.]+)*@.*\.[^.][^.]+$")
+
+
+class Email(Str):
+    def __init__(self, *, strict: bool = False, **kw):
+        kw.setdefault("max_length", 256)
+        super().__init__(**kw)
+        self.strict = strict
+
+    def check(self, value, path):
+        message = super().check(value, path)
+        if message:
+            return message
+        if not _EMAIL.match(value) or (self.strict and not _STRICT_EMAIL.match(value)):
+            return f"{path} must be a valid email"
+        return None
+
+
+class Uuid(Str):
+    def check(self, value, path):
+        try:
+            uuid.UUID(value)
+            if len(value) != 36:
+                raise ValueError
+        except ValueError:
+            return f"{path} must be a valid UUID"
+        return None
+
+
+class Url(Str):
+    def check(self, value, path):
+        parsed = urlparse(value)
+        if not parsed.scheme or not (parsed.netloc or parsed.scheme == "data"):
+            return f"{path} is not a valid URL"
+        return super().check(value, path)
+
+
+class Base64(Str):
+    def check(self, value, path):
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return f"{path} is not valid base64"
+        return None
+
+
+class Bool(Schema):
+    type_name = "boolean"
+
+    def cast(self, value):
+        if isinstance(value, bool):
+            return value
+        if value in ("true", "1", 1):
+            return True
+        if value in ("false", "0", 0):
+            return False
+        return MISSING
+
+
+class Int(Schema):
+    type_name = "number"
+
+    def __init__(self, *, min_value: int | None = None, max_value: int | None = None, **kw):
+        super().__init__(**kw)
+        self.min_value, self.max_value = min_value, max_value
+
+    def cast(self, value):
+        if isinstance(value, bool):
+            return MISSING
+        if isinstance(value, (int, float)):
+            return value
+        if isinstance(value, str):
+            try:
+                return float(value.strip()) if value.strip() else MISSING
+            except ValueError:
+                return MISSING
+        return MISSING
+
+    def type_error(self, path, value):
+        return f"{path} must be a `number` type, but the final value was: `NaN` (cast from the value `{_print(value)}`)."
+
+    def check(self, value, path):
+        if value != int(value):
+            return f"{path} must be an integer"
+        if self.min_value is not None and value < self.min_value:
+            return f"{path} must be greater than or equal to {self.min_value}"
+        if self.max_value is not None and value > self.max_value:
+            return f"{path} must be less than or equal to {self.max_value}"
+        return None
+
+    def validate(self, value, path, errors):
+        out = super().validate(value, path, errors)
+        return int(out) if isinstance(out, float) and out == int(out) else out
+
+
+class Obj(Schema):
+    type_name = "object"
+
+    def __init__(self, fields: dict[str, Schema] | None = None, **kw):
+        super().__init__(**kw)
+        self.fields = fields or {}
+
+    def cast(self, value):
+        return value if isinstance(value, dict) else MISSING
+
+    def validate(self, value, path, errors):
+        out = super().validate(value, path, errors)
+        if not isinstance(out, dict):
+            return out
+        unknown = [k for k in out if k not in self.fields]
+        if unknown:
+            errors.append(f"{path} contains unknown properties: {', '.join(unknown)}")
+        result = {}
+        for name, schema in self.fields.items():
+            v = schema.validate(out.get(name, MISSING), f"{path}.{name}", errors)
+            if v is not MISSING:
+                result[name] = v
+        return result
+
+
+class Arr(Schema):
+    type_name = "array"
+
+    def __init__(self, item: Schema, **kw):
+        super().__init__(**kw)
+        self.item = item
+
+    def cast(self, value):
+        return value if isinstance(value, list) else MISSING
+
+    def validate(self, value, path, errors):
+        out = super().validate(value, path, errors)
+        if isinstance(out, list):
+            out = [self.item.validate(v, f"{path}[{i}]", errors) for i, v in enumerate(out)]
+        return out

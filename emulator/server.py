@@ -1,0 +1,129 @@
+"""Start-up: open the store, bind the config file's project, serve HTTP, watch the config, print the banner."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from emulator import __version__
+from emulator.domain import config as config_mod
+from emulator.domain import projects
+from emulator.domain.sessions import TokenSigner
+from emulator.settings import Settings
+from emulator.store.engine import make_engine, prepare_schema, session_factory
+from emulator.store.models import Meta
+
+log = logging.getLogger("hexclave")
+
+EMBEDDED_DEFAULT_CONFIG = Path(__file__).parent / "default_config.py"
+
+
+@dataclass
+class State:
+    """Everything request handling shares, reached as request.app.state.emu."""
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    signer: TokenSigner
+    configs: projects.ProjectConfigs
+
+
+def find_config(explicit: Path | None) -> Path:
+    """--config, else ./hexclave.config.py, else the repository's fixture, else the embedded defaults."""
+    if explicit is not None:
+        return explicit
+    for candidate in (Path("hexclave.config.py"), Path("fixtures/hexclave.config.py")):
+        if candidate.is_file():
+            return candidate
+    return EMBEDDED_DEFAULT_CONFIG
+
+
+async def _server_secret(db: AsyncSession, settings: Settings) -> str:
+    """The token-signing secret: from the environment, else created once and kept in the data file."""
+    if settings.server_secret:
+        return settings.server_secret
+    row = (await db.execute(select(Meta).where(Meta.key == "server_secret"))).scalar_one_or_none()
+    if row is None:
+        row = Meta(key="server_secret", value=secrets.token_urlsafe(32))
+        db.add(row)
+    return row.value
+
+
+def banner(settings: Settings, config_path: Path, project, keys, seconds: float) -> str:
+    api_url = settings.base_url
+    values = {"PROJECT_ID": project.id, "PUBLISHABLE_CLIENT_KEY": keys.publishable_client_key, "API_URL": api_url}
+    lines = [
+        f"hexclave-emulator {__version__} ready in {seconds:.2f}s",
+        f"  API:      {api_url}/api/v1",
+        f"  Store:    {'in memory' if settings.in_memory else settings.data_dir / 'emulator.sqlite3'}",
+        f"  Config:   {config_path}",
+        f"  Project:  {project.id} ({project.display_name})",
+        f"  Internal project keys: {projects.INTERNAL_PUBLISHABLE_CLIENT_KEY} / {projects.INTERNAL_SECRET_SERVER_KEY}",
+        "",
+        "Environment for your app:",
+    ]
+    for prefix in ("HEXCLAVE", "STACK"):
+        for name, value in values.items():
+            lines.append(f"{prefix}_{name}={value}")
+            if name != "SECRET_SERVER_KEY":
+                lines += [f"NEXT_PUBLIC_{prefix}_{name}={value}", f"VITE_{prefix}_{name}={value}"]
+        lines.append(f"{prefix}_SECRET_SERVER_KEY={keys.secret_server_key}")
+    lines += ["", "Press Ctrl+C to stop."]
+    return "\n".join(lines)
+
+
+async def serve(settings: Settings) -> None:
+    started = time.perf_counter()
+    config_path = find_config(settings.config_path).resolve()
+    config_file = config_mod.ConfigFile.open(config_path)  # a broken file at start-up is fatal: nothing to fall back on
+
+    engine = make_engine(settings.database_url)
+    await prepare_schema(engine)
+    sessions = session_factory(engine)
+    async with sessions() as db:
+        await projects.ensure_internal_project(db)
+        project, keys = await projects.project_for_config_file(db, config_path)
+        secret = await _server_secret(db, settings)
+        await db.commit()
+
+    configs = projects.ProjectConfigs()
+    configs.bind(project.id, config_file)
+    state = State(settings, sessions, TokenSigner(secret, settings.base_url, settings.access_token_seconds), configs)
+
+    from emulator.http.app import create_app
+
+    app = create_app(state)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                                           access_log=False, lifespan="off", timeout_graceful_shutdown=2))
+    watcher = asyncio.create_task(config_file.watch())
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await config_mod.cancel_quietly(watcher)
+            await serving
+            raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
+        await asyncio.sleep(0.005)
+    print(banner(settings, config_path, project, keys, time.perf_counter() - started), flush=True)
+    try:
+        await serving
+    finally:
+        await config_mod.cancel_quietly(watcher)
+        await engine.dispose()
+
+
+def run(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        asyncio.run(serve(settings))
+    except config_mod.ConfigFileError as exc:
+        raise SystemExit(f"config error: {exc}")
+    except KeyboardInterrupt:
+        pass

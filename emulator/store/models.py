@@ -1,0 +1,131 @@
+"""SQLAlchemy models: the emulator's whole state, in one SQLite file.
+
+Times are integer milliseconds since the epoch, as on the wire.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, Any: JSON}
+
+
+class Meta(Base):
+    """Key/value facts about the data file itself (schema version, signing secret)."""
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    display_name: Mapped[str] = mapped_column(String)
+    description: Mapped[str] = mapped_column(String, default="")
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+    # Set for projects bound to a hexclave.config.py file: one project per absolute path.
+    config_path: Mapped[str | None] = mapped_column(String, unique=True)
+    # Config of projects that are not bound to a file (created through the admin API).
+    config_override: Mapped[Any] = mapped_column(JSON, default=dict)
+
+
+class ApiKeySet(Base):
+    __tablename__ = "api_key_sets"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(String, default="")
+    publishable_client_key: Mapped[str | None] = mapped_column(String, index=True)
+    secret_server_key: Mapped[str | None] = mapped_column(String, index=True)
+    super_secret_admin_key: Mapped[str | None] = mapped_column(String, index=True)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+    expires_at_millis: Mapped[int | None] = mapped_column(Integer)
+    manually_revoked_at_millis: Mapped[int | None] = mapped_column(Integer)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str | None] = mapped_column(String)
+    profile_image_url: Mapped[str | None] = mapped_column(Text)
+    signed_up_at_millis: Mapped[int] = mapped_column(Integer)
+    last_active_at_millis: Mapped[int] = mapped_column(Integer)
+    client_metadata: Mapped[Any] = mapped_column(JSON, nullable=True)
+    client_read_only_metadata: Mapped[Any] = mapped_column(JSON, nullable=True)
+    server_metadata: Mapped[Any] = mapped_column(JSON, nullable=True)
+    is_anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_hash: Mapped[str | None] = mapped_column(String)
+    otp_auth_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    passkey_auth_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_secret_base64: Mapped[str | None] = mapped_column(String)
+    selected_team_id: Mapped[str | None] = mapped_column(String)
+    restricted_by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    restricted_by_admin_reason: Mapped[str | None] = mapped_column(Text)
+    restricted_by_admin_private_details: Mapped[str | None] = mapped_column(Text)
+    country_code: Mapped[str | None] = mapped_column(String)
+    risk_scores: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+    contact_channels: Mapped[list["ContactChannel"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin", order_by="ContactChannel.created_at_millis")
+
+    __table_args__ = (Index("ix_users_project_signed_up", "project_id", "signed_up_at_millis"),)
+
+
+class ContactChannel(Base):
+    __tablename__ = "contact_channels"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String, default="email")
+    value: Mapped[str] = mapped_column(String)
+    is_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    used_for_auth: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+    user: Mapped[User] = relationship(back_populates="contact_channels")
+
+    __table_args__ = (
+        # One account per sign-in address: the same address may be a plain contact channel of many users.
+        Index("ux_contact_channels_auth", "project_id", "type", "value", unique=True,
+              sqlite_where=text("used_for_auth = 1")),
+    )
+
+
+class RefreshToken(Base):
+    """A session: its id is the session id, its token the opaque refresh token."""
+    __tablename__ = "refresh_tokens"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token: Mapped[str] = mapped_column(String, unique=True)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+    last_used_at_millis: Mapped[int] = mapped_column(Integer)
+    expires_at_millis: Mapped[int | None] = mapped_column(Integer)
+    is_impersonation: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String)
+    profile_image_url: Mapped[str | None] = mapped_column(Text)
+    client_metadata: Mapped[Any] = mapped_column(JSON, nullable=True)
+    client_read_only_metadata: Mapped[Any] = mapped_column(JSON, nullable=True)
+    server_metadata: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    display_name: Mapped[str | None] = mapped_column(String)
+    profile_image_url: Mapped[str | None] = mapped_column(Text)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
