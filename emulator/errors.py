@@ -31,8 +31,8 @@ class KnownError(StatusError):
         return out
 
 
-def _ke(code: str, status: int, message: str, **details: Any) -> KnownError:
-    return KnownError(code, status, message, details or None)
+def _ke(code: str, status: int, human_message: str, **details: Any) -> KnownError:
+    return KnownError(code, status, human_message, details or None)
 
 
 ACCESS_TYPE_HEADER = "x-stack-access-type"

@@ -18,7 +18,7 @@ from emulator.domain import config as config_mod
 from emulator.domain import projects
 from emulator.domain.sessions import TokenSigner
 from emulator.settings import Settings
-from emulator.store.engine import make_engine, prepare_schema, session_factory
+from emulator.store.engine import SchemaTooNew, make_engine, prepare_schema, session_factory
 from emulator.store.models import Meta
 
 log = logging.getLogger("hexclave")
@@ -125,5 +125,7 @@ def run(settings: Settings) -> None:
         asyncio.run(serve(settings))
     except config_mod.ConfigFileError as exc:
         raise SystemExit(f"config error: {exc}")
+    except SchemaTooNew as exc:
+        raise SystemExit(f"data file error: {exc}")
     except KeyboardInterrupt:
         pass

@@ -1,0 +1,121 @@
+"""hexclave.config.py loading and hot reload; the SQLite store across restarts."""
+import sqlite3
+import time
+
+import pytest
+
+from support import start_emulator
+
+GOOD = 'config = {"auth": {"allowSignUp": True, "password": {"allowSignIn": True}}}\n'
+
+
+def sign_up_enabled(emu) -> bool:
+    with emu.client() as c:
+        return c.get("/projects/current").json()["config"]["sign_up_enabled"]
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def config_emu(tmp_path):
+    path = tmp_path / "hexclave.config.py"
+    path.write_text(GOOD)
+    emu = start_emulator(config=path)
+    yield emu, path
+    emu.stop()
+
+
+def test_edit_applies_on_next_request_without_restart(config_emu):
+    emu, path = config_emu
+    assert sign_up_enabled(emu) is True
+    path.write_text(GOOD.replace('"allowSignUp": True', '"allowSignUp": False'))
+    assert sign_up_enabled(emu) is False
+    with emu.client() as c:
+        r = c.post("/auth/password/sign-up", json={"email": "x@example.com", "password": "password123"})
+    assert r.json()["code"] == "SIGN_UP_NOT_ENABLED"
+
+
+@pytest.mark.parametrize("broken, expected", [
+    ('config = {"auth": {"allowSignUp": False,\n', "syntax error"),
+    ('x = 1\nraise RuntimeError("boom")\n', ":2: RuntimeError: boom"),
+    ('config = {"auth": {"allowSignUp": "no"}}\n', "auth.allowSignUp: expected a boolean"),
+    ('config = {"auth": {"password": {"allowSignin": True}}}\n', "auth.password.allowSignin: unknown key"),
+    ('config = ["not", "a", "dict"]\n', "expected a dict"),
+    ('cfg = {}\n', "must define `config`"),
+])
+def test_broken_edit_keeps_last_good_config_and_says_why(config_emu, broken, expected):
+    emu, path = config_emu
+    path.write_text(GOOD.replace('"allowSignUp": True', '"allowSignUp": False'))
+    assert sign_up_enabled(emu) is False
+    path.write_text(broken)
+    assert sign_up_enabled(emu) is False  # still the last good config
+    assert wait_for(lambda: any(expected in line and str(path) in line for line in emu.output)), "".join(emu.output)
+    assert emu.proc.poll() is None
+    path.write_text(GOOD)  # fixing the file recovers by itself
+    assert sign_up_enabled(emu) is True
+
+
+def test_watcher_reports_a_broken_save_without_any_request(config_emu):
+    emu, path = config_emu
+    path.write_text("config = {\n")
+    assert wait_for(lambda: any("config error" in line and "syntax error" in line for line in emu.output))
+
+
+def test_show_onboarding_is_an_empty_config(tmp_path):
+    path = tmp_path / "hexclave.config.py"
+    path.write_text('config = "show-onboarding"\n')
+    emu = start_emulator(config=path)
+    try:
+        with emu.client() as c:
+            cfg = c.get("/projects/current").json()["config"]
+        assert cfg["sign_up_enabled"] is True and cfg["credential_enabled"] is False
+    finally:
+        emu.stop()
+
+
+def test_broken_config_at_start_is_a_clear_error(tmp_path):
+    path = tmp_path / "hexclave.config.py"
+    path.write_text('config = {"teams": {"allowClientTeamCreation": 1}}\n')
+    with pytest.raises(RuntimeError) as info:
+        start_emulator(config=path, timeout=10)
+    assert "teams.allowClientTeamCreation: expected a boolean" in str(info.value)
+
+
+def test_data_survives_restart_with_stable_project_and_keys(tmp_path):
+    path = tmp_path / "hexclave.config.py"
+    path.write_text(GOOD)
+    data = tmp_path / "data"
+    first = start_emulator("--data-dir", str(data), config=path, in_memory=False)
+    try:
+        with first.client() as c:
+            tokens = c.post("/auth/password/sign-up", json={"email": "keep@example.com", "password": "password123"}).json()
+    finally:
+        first.stop()
+    second = start_emulator("--data-dir", str(data), config=path, in_memory=False)
+    try:
+        assert (second.project_id, second.pck, second.ssk) == (first.project_id, first.pck, first.ssk)
+        with second.client(access_token=tokens["access_token"]) as c:  # same signing secret: old tokens still work
+            assert c.get("/users/me").json()["primary_email"] == "keep@example.com"
+        with second.client() as c:
+            r = c.post("/auth/password/sign-in", json={"email": "keep@example.com", "password": "password123"})
+            assert r.status_code == 200
+    finally:
+        second.stop()
+
+
+def test_newer_data_file_is_refused_clearly(tmp_path):
+    data = tmp_path / "data"
+    first = start_emulator("--data-dir", str(data), in_memory=False)
+    first.stop()
+    with sqlite3.connect(data / "emulator.sqlite3") as db:
+        db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(RuntimeError) as info:
+        start_emulator("--data-dir", str(data), in_memory=False, timeout=10)
+    assert "schema version 999" in str(info.value)
