@@ -1,0 +1,678 @@
+// Drives the official @stackframe/js SDK (pinned in package.json) against a running emulator.
+//
+// Run by tests/test_sdk_compat.py; can also be run by hand against any emulator:
+//   HEXCLAVE_EMU_URL=http://127.0.0.1:8102 HEXCLAVE_EMU_PROJECT_ID=... HEXCLAVE_EMU_PCK=... \
+//   HEXCLAVE_EMU_SSK=... HEXCLAVE_EMU_TOKEN_LIFETIME=25 node tests/sdk/flows.mjs
+//
+// Prints one line per flow, `ok <name>` or `FAIL <name>: <error>`, followed for a failure by the HTTP
+// exchanges the SDK made during that flow. Exits 1 if any flow failed.
+//
+// Environment:
+//   HEXCLAVE_EMU_URL             base URL of the emulator, without /api/v1 (required)
+//   HEXCLAVE_EMU_PROJECT_ID      project id (required)
+//   HEXCLAVE_EMU_PCK             publishable client key (required)
+//   HEXCLAVE_EMU_SSK             secret server key (required)
+//   HEXCLAVE_EMU_TOKEN_LIFETIME  access-token lifetime in seconds the emulator was started with (default 25);
+//                                must be > 20 because the SDK refreshes tokens with < 20 s left
+//   HEXCLAVE_EMU_HTTP_LOG        optional path: every HTTP exchange is written there as JSON lines
+//   HEXCLAVE_EMU_ONLY            optional comma-separated flow names to run (default: all)
+//   HEXCLAVE_EMU_VERBOSE=1       also print the HTTP exchanges of flows that passed
+// The KEY=VALUE lines of the emulator's banner may also be in the environment; the `banner-env` flow
+// builds apps from them alone, as a user who pasted the banner into .env would.
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+
+const env = process.env;
+const CFG = {
+  url: (env.HEXCLAVE_EMU_URL ?? "").replace(/\/+$/, ""),
+  projectId: env.HEXCLAVE_EMU_PROJECT_ID,
+  pck: env.HEXCLAVE_EMU_PCK,
+  ssk: env.HEXCLAVE_EMU_SSK,
+  lifetime: Number(env.HEXCLAVE_EMU_TOKEN_LIFETIME ?? "25"),
+  httpLog: env.HEXCLAVE_EMU_HTTP_LOG || null,
+  only: env.HEXCLAVE_EMU_ONLY ? new Set(env.HEXCLAVE_EMU_ONLY.split(",").map((s) => s.trim())) : null,
+  verbose: env.HEXCLAVE_EMU_VERBOSE === "1",
+};
+for (const [k, v] of Object.entries({ HEXCLAVE_EMU_URL: CFG.url, HEXCLAVE_EMU_PROJECT_ID: CFG.projectId,
+  HEXCLAVE_EMU_PCK: CFG.pck, HEXCLAVE_EMU_SSK: CFG.ssk })) {
+  if (!v) {
+    console.log(`FAIL setup: environment variable ${k} is not set`);
+    process.exit(2);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP recording. Every fetch the SDK makes goes through this wrapper (the SDK looks `fetch` up on the global
+// object at call time, including oauth4webapi's token-endpoint request). Requests are attributed to the flow
+// that caused them through AsyncLocalStorage. Anything that is not loopback is refused: the SDK must only
+// ever talk to the emulator (its network diagnostics would otherwise try public hosts).
+// ---------------------------------------------------------------------------------------------------------
+const flowContext = new AsyncLocalStorage();
+const exchanges = []; // {flow, seq, t, method, url, path, reqHeaders, reqBody, status, resHeaders, resBody, error}
+let seq = 0;
+const realFetch = globalThis.fetch;
+if (CFG.httpLog) writeFileSync(CFG.httpLog, "");
+
+function headersToObject(h) {
+  if (!h) return {};
+  if (typeof Headers !== "undefined" && h instanceof Headers) return Object.fromEntries(h.entries());
+  if (Array.isArray(h)) return Object.fromEntries(h.map(([k, v]) => [k.toLowerCase(), String(v)]));
+  return Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined).map(([k, v]) => [k.toLowerCase(), String(v)]));
+}
+
+function bodyToString(body) {
+  if (body == null) return null;
+  if (typeof body === "string") return body;
+  if (body instanceof URLSearchParams) return body.toString();
+  if (body instanceof Uint8Array || body instanceof ArrayBuffer) return `<${body.byteLength} bytes>`;
+  return `<${Object.prototype.toString.call(body)}>`;
+}
+
+function isLoopback(urlString) {
+  try {
+    const h = new URL(urlString).hostname;
+    return h === "localhost" || h === "[::1]" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+  } catch {
+    return false;
+  }
+}
+
+globalThis.fetch = async function recordingFetch(input, init = {}) {
+  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+  const method = String(init.method ?? (typeof input === "object" && !(input instanceof URL) ? input.method : null) ?? "GET").toUpperCase();
+  const entry = {
+    flow: flowContext.getStore()?.flow ?? "(background)",
+    seq: ++seq,
+    t: new Date().toISOString(),
+    method,
+    url,
+    path: (() => { try { const u = new URL(url); return u.pathname + u.search; } catch { return url; } })(),
+    reqHeaders: headersToObject(init.headers ?? (typeof input === "object" ? input.headers : undefined)),
+    reqBody: bodyToString(init.body),
+    status: null,
+    resHeaders: null,
+    resBody: null,
+    error: null,
+  };
+  exchanges.push(entry);
+  const persist = () => { if (CFG.httpLog) appendFileSync(CFG.httpLog, JSON.stringify(entry) + "\n"); };
+  if (!isLoopback(url)) {
+    entry.error = "blocked by flows.mjs: not a loopback address";
+    persist();
+    throw new TypeError(`flows.mjs refused a request to a non-loopback URL: ${method} ${url}`);
+  }
+  let res;
+  try {
+    res = await realFetch(input, init);
+  } catch (e) {
+    entry.error = String(e?.cause ?? e);
+    persist();
+    throw e;
+  }
+  entry.status = res.status;
+  entry.resHeaders = headersToObject(res.headers);
+  try {
+    entry.resBody = await res.clone().text();
+  } catch (e) {
+    entry.resBody = `<unreadable: ${e}>`;
+  }
+  persist();
+  return res;
+};
+
+// Imported after the fetch wrapper is in place.
+const { StackClientApp, StackServerApp } = await import("@stackframe/js");
+let sdkVersion = "?";
+try {
+  sdkVersion = JSON.parse(readFileSync(new URL("./node_modules/@stackframe/js/package.json", import.meta.url), "utf8")).version;
+} catch {}
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------------
+class Mismatch extends Error {}
+
+function check(cond, message) {
+  if (!cond) throw new Mismatch(message);
+}
+
+function eq(actual, expected, what) {
+  const a = JSON.stringify(actual), e = JSON.stringify(expected);
+  if (a !== e) throw new Mismatch(`${what}: expected ${e}, got ${a}`);
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function uniqueEmail(tag) {
+  return `sdk-${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+}
+
+const PASSWORD = "Correct-Horse-Battery-9";
+
+function decodeJwt(token) {
+  const parts = String(token).split(".");
+  check(parts.length === 3, `access token is not a JWT (${parts.length} dot-separated parts): ${String(token).slice(0, 40)}`);
+  try {
+    return JSON.parse(Buffer.from(parts[1], "base64url").toString("utf8"));
+  } catch (e) {
+    throw new Mismatch(`access token payload is not base64url JSON: ${e}`);
+  }
+}
+
+// The SDK silently discards an access token whose payload fails this schema (stack-shared
+// accessTokenPayloadSchema), so check it explicitly to give a precise message.
+function checkAccessTokenClaims(token, what) {
+  const p = decodeJwt(token);
+  const problems = [];
+  const req = (k, type, nullable = false) => {
+    if (!(k in p) || p[k] === undefined) problems.push(`missing "${k}"`);
+    else if (p[k] === null) { if (!nullable) problems.push(`"${k}" is null`); }
+    else if (typeof p[k] !== type) problems.push(`"${k}" is ${typeof p[k]}, want ${type}`);
+  };
+  req("sub", "string"); req("iat", "number"); req("iss", "string"); req("aud", "string");
+  req("project_id", "string"); req("branch_id", "string"); req("refresh_token_id", "string");
+  req("role", "string"); req("name", "string", true); req("email", "string", true);
+  req("email_verified", "boolean"); req("selected_team_id", "string", true); req("signed_up_at", "number");
+  req("is_anonymous", "boolean"); req("is_restricted", "boolean"); req("requires_totp_mfa", "boolean");
+  if (!("restricted_reason" in p)) problems.push(`missing "restricted_reason"`);
+  if ("exp" in p && typeof p.exp !== "number") problems.push(`"exp" is ${typeof p.exp}, want number`);
+  if (p.role !== undefined && p.role !== "authenticated") problems.push(`"role" is ${JSON.stringify(p.role)}, want "authenticated"`);
+  if (p.project_id !== undefined && p.project_id !== CFG.projectId) problems.push(`"project_id" is ${JSON.stringify(p.project_id)}, want ${JSON.stringify(CFG.projectId)}`);
+  if (problems.length) throw new Mismatch(`${what}: JWT claims the SDK requires are wrong: ${problems.join(", ")}; payload=${JSON.stringify(p)}`);
+  return p;
+}
+
+function clientApp(extra = {}) {
+  return new StackClientApp({
+    baseUrl: CFG.url,
+    projectId: CFG.projectId,
+    publishableClientKey: CFG.pck,
+    tokenStore: "memory",
+    redirectMethod: "none",
+    ...extra,
+  });
+}
+
+function serverApp(extra = {}) {
+  return new StackServerApp({
+    baseUrl: CFG.url,
+    projectId: CFG.projectId,
+    publishableClientKey: CFG.pck,
+    secretServerKey: CFG.ssk,
+    tokenStore: "memory",
+    redirectMethod: "none",
+    ...extra,
+  });
+}
+
+// A client app that already holds `tokens` (as a backend handling a request with the user's tokens would).
+function clientAppWithTokens(tokens) {
+  return clientApp({ tokenStore: { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken } });
+}
+
+async function signUp(app, email, password = PASSWORD) {
+  const res = await app.signUpWithCredential({ email, password, noRedirect: true, noVerificationCallback: true });
+  if (res.status !== "ok") throw new Mismatch(`signUpWithCredential(${email}) returned error ${describeError(res.error)}`);
+}
+
+async function signIn(app, email, password = PASSWORD) {
+  const res = await app.signInWithCredential({ email, password, noRedirect: true });
+  if (res.status !== "ok") throw new Mismatch(`signInWithCredential(${email}) returned error ${describeError(res.error)}`);
+}
+
+function describeError(e) {
+  if (e == null) return String(e);
+  const code = e.errorCode ? `${e.errorCode} ` : "";
+  const lines = String(e.message ?? e).split("\n").map((l) => l.trim()).filter(Boolean);
+  return `${code}${e.name ?? "Error"}: ${shorten(lines.slice(0, 6).join(" | "), 700)}`;
+}
+
+function errorChain(e) {
+  const parts = [];
+  const seen = new Set();
+  let cur = e;
+  while (cur && !seen.has(cur) && parts.length < 4) {
+    seen.add(cur);
+    if (cur instanceof Error) parts.push(describeError(cur));
+    else if (typeof Response !== "undefined" && cur instanceof Response) parts.push(`Response ${cur.status} ${cur.url}`);
+    else parts.push(JSON.stringify(cur)?.slice(0, 400));
+    cur = cur?.cause;
+  }
+  return parts.join("  <-caused by-  ");
+}
+
+function shorten(v, n = 300) {
+  if (v == null) return v;
+  const s = String(v);
+  return s.length > n ? s.slice(0, n) + `…(${s.length} chars)` : s;
+}
+
+const INTERESTING_REQ_HEADERS = /^(x-hexclave-|x-stack-|content-type$|authorization$)/;
+const BORING_REQ_HEADERS = new Set(["x-hexclave-random-nonce", "x-hexclave-client-version", "x-hexclave-override-error-status", "x-hexclave-allow-anonymous-user"]);
+const INTERESTING_RES_HEADERS = /^(x-hexclave-|x-stack-|content-type$|www-authenticate$|location$)/;
+
+function formatExchange(x) {
+  const tok = (v) => (typeof v === "string" && v.length > 48 ? v.slice(0, 24) + "…" + v.slice(-8) : v);
+  const rq = Object.entries(x.reqHeaders).filter(([k]) => INTERESTING_REQ_HEADERS.test(k) && !BORING_REQ_HEADERS.has(k))
+    .map(([k, v]) => `${k}: ${tok(v)}`).join("; ");
+  const lines = [`    > #${x.seq} ${x.method} ${x.path}  [${rq}]${x.reqBody ? "  body=" + shorten(x.reqBody, 400) : ""}`];
+  if (x.error) lines.push(`    < network error: ${x.error}`);
+  else {
+    const rs = Object.entries(x.resHeaders ?? {}).filter(([k]) => INTERESTING_RES_HEADERS.test(k)).map(([k, v]) => `${k}: ${v}`).join("; ");
+    lines.push(`    < ${x.status} [${rs}]  body=${shorten(x.resBody, 600)}`);
+  }
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Flows. Each throws on any mismatch. They are run in two concurrent chains (the token-refresh chain has to
+// wait for an access token to really expire; the main chain runs meanwhile).
+// ---------------------------------------------------------------------------------------------------------
+const shared = {}; // values handed from one flow to a later one of the same chain
+
+const flows = {
+  // --- client -------------------------------------------------------------------------------------------
+  async "client-project"() {
+    const app = clientApp();
+    const project = await app.getProject();
+    eq(project.id, CFG.projectId, "getProject().id");
+    eq(project.config.signUpEnabled, true, "getProject().config.signUpEnabled");
+    eq(project.config.credentialEnabled, true, "getProject().config.credentialEnabled");
+    eq(project.config.clientTeamCreationEnabled, true, "getProject().config.clientTeamCreationEnabled");
+    eq(project.config.clientUserDeletionEnabled, true, "getProject().config.clientUserDeletionEnabled");
+    check(Array.isArray(project.config.oauthProviders), "getProject().config.oauthProviders is not an array");
+  },
+
+  async "client-sign-up"() {
+    const app = clientApp();
+    const email = uniqueEmail("signup");
+    await signUp(app, email);
+    const user = await app.getUser();
+    check(user !== null, "getUser() returned null right after signUpWithCredential");
+    eq(user.primaryEmail, email, "user.primaryEmail after sign-up");
+    check(typeof user.id === "string" && user.id.length > 0, `user.id is not a non-empty string: ${JSON.stringify(user.id)}`);
+    eq(user.isAnonymous, false, "user.isAnonymous after sign-up");
+    eq(user.hasPassword, true, "user.hasPassword after sign-up");
+    const { accessToken, refreshToken } = await user.currentSession.getTokens();
+    check(accessToken && refreshToken, `currentSession.getTokens() lacks a token: ${JSON.stringify({ accessToken: !!accessToken, refreshToken: !!refreshToken })}`);
+    const claims = checkAccessTokenClaims(accessToken, "access token from sign-up");
+    eq(claims.sub, user.id, "access token sub");
+    shared.signUp = { email, id: user.id };
+  },
+
+  async "client-sign-up-duplicate"() {
+    const email = shared.signUp?.email ?? (await (async () => { const e = uniqueEmail("dup"); await signUp(clientApp(), e); return e; })());
+    const res = await clientApp().signUpWithCredential({ email, password: PASSWORD, noRedirect: true, noVerificationCallback: true });
+    eq(res.status, "error", "signUpWithCredential with an existing email: result status");
+    eq(res.error?.errorCode, "USER_EMAIL_ALREADY_EXISTS", "signUpWithCredential with an existing email: error code");
+  },
+
+  async "client-sign-up-with-verification-callback"() {
+    // What a server-side app passes in node: an explicit absolute callback URL on localhost.
+    const app = clientApp();
+    const email = uniqueEmail("verify-cb");
+    const res = await app.signUpWithCredential({ email, password: PASSWORD, noRedirect: true,
+      verificationCallbackUrl: "http://localhost:3000/handler/email-verification" });
+    if (res.status !== "ok") throw new Mismatch(`signUpWithCredential with verificationCallbackUrl returned error ${describeError(res.error)}`);
+    const user = await app.getUser();
+    check(user !== null, "getUser() returned null after sign-up with verificationCallbackUrl");
+    eq(user.primaryEmail, email, "user.primaryEmail");
+    eq(user.primaryEmailVerified, false, "user.primaryEmailVerified right after sign-up");
+  },
+
+  async "client-sign-in"() {
+    const email = uniqueEmail("signin");
+    const signUpApp = clientApp();
+    await signUp(signUpApp, email);
+    const signedUp = await signUpApp.getUser({ or: "throw" });
+    const app = clientApp(); // a fresh app: nothing in its token store
+    eq(await app.getUser(), null, "getUser() on a fresh app before sign-in");
+    await signIn(app, email);
+    const user = await app.getUser();
+    check(user !== null, "getUser() returned null after signInWithCredential");
+    eq(user.primaryEmail, email, "user.primaryEmail after sign-in");
+    eq(user.id, signedUp.id, "user.id after sign-in (same user as signed up)");
+    checkAccessTokenClaims(await user.getAccessToken(), "access token from sign-in");
+  },
+
+  async "client-wrong-password"() {
+    const email = uniqueEmail("wrongpw");
+    await signUp(clientApp(), email);
+    const app = clientApp();
+    let res;
+    try {
+      res = await app.signInWithCredential({ email, password: "Wrong-Password-123", noRedirect: true });
+    } catch (e) {
+      throw new Mismatch(`signInWithCredential with a wrong password threw instead of returning Result.error: ${errorChain(e)}`);
+    }
+    eq(res.status, "error", "signInWithCredential(wrong password) result status");
+    eq(res.error?.errorCode, "EMAIL_PASSWORD_MISMATCH", "signInWithCredential(wrong password) error code");
+    eq(await app.getUser(), null, "getUser() after a failed sign-in");
+    // Unknown e-mail: same typed error.
+    const res2 = await app.signInWithCredential({ email: uniqueEmail("nobody"), password: PASSWORD, noRedirect: true });
+    eq(res2.status, "error", "signInWithCredential(unknown email) result status");
+    eq(res2.error?.errorCode, "EMAIL_PASSWORD_MISMATCH", "signInWithCredential(unknown email) error code");
+  },
+
+  async "client-update-user"() {
+    const app = clientApp();
+    const email = uniqueEmail("update");
+    await signUp(app, email);
+    const user = await app.getUser({ or: "throw" });
+    const meta = { plan: "pro", nested: { n: 3, list: [1, "two", null] } };
+    await user.update({ displayName: "SDK Tester", clientMetadata: meta });
+    const again = await app.getUser({ or: "throw" });
+    eq(again.displayName, "SDK Tester", "displayName after user.update (same app)");
+    eq(again.clientMetadata, meta, "clientMetadata after user.update (same app)");
+    // Re-fetch through a brand-new app holding the same tokens: no SDK cache involved.
+    const fresh = clientAppWithTokens(await again.currentSession.getTokens());
+    const refetched = await fresh.getUser({ or: "throw" });
+    eq(refetched.id, user.id, "id re-fetched by a fresh app");
+    eq(refetched.displayName, "SDK Tester", "displayName re-fetched by a fresh app");
+    eq(refetched.clientMetadata, meta, "clientMetadata re-fetched by a fresh app");
+    // setDisplayName is a thin wrapper over update; null clears.
+    await refetched.update({ displayName: null });
+    const cleared = await clientAppWithTokens(await refetched.currentSession.getTokens()).getUser({ or: "throw" });
+    eq(cleared.displayName, null, "displayName after update({displayName: null})");
+    eq(cleared.clientMetadata, meta, "clientMetadata untouched by a displayName-only update");
+  },
+
+  async "client-sign-out"() {
+    const app = clientApp();
+    const email = uniqueEmail("signout");
+    await signUp(app, email);
+    const user = await app.getUser({ or: "throw" });
+    const tokens = await user.currentSession.getTokens();
+    await user.signOut();
+    eq(await app.getUser(), null, "getUser() after user.signOut()");
+    // The session is revoked on the server: a fresh app with the old refresh token only must not get a user.
+    const stale = clientApp({ tokenStore: { accessToken: null, refreshToken: tokens.refreshToken } });
+    eq(await stale.getUser(), null, "getUser() with the refresh token of a signed-out session");
+    // And app.signOut() when nobody is signed in is a no-op.
+    await app.signOut();
+    eq(await app.getUser(), null, "getUser() after app.signOut() with nobody signed in");
+  },
+
+  async "client-anonymous"() {
+    const app = clientApp();
+    eq(await app.getUser(), null, "getUser() before anonymous sign-up");
+    const anon = await app.getUser({ or: "anonymous" });
+    check(anon !== null, "getUser({or: 'anonymous'}) returned null");
+    eq(anon.isAnonymous, true, "user.isAnonymous for getUser({or: 'anonymous'})");
+    eq(anon.primaryEmail, null, "anonymous user's primaryEmail");
+    const claims = checkAccessTokenClaims(await anon.getAccessToken(), "anonymous access token");
+    eq(claims.is_anonymous, true, "anonymous access token claim is_anonymous");
+    // A plain getUser() hides anonymous users; asking again for anonymous returns the same one.
+    eq(await app.getUser(), null, "getUser() (no options) with an anonymous session");
+    const again = await app.getUser({ or: "anonymous" });
+    eq(again.id, anon.id, "second getUser({or: 'anonymous'}) id");
+  },
+
+  async "client-delete-self"() {
+    const app = clientApp();
+    const email = uniqueEmail("selfdelete");
+    await signUp(app, email);
+    const user = await app.getUser({ or: "throw" });
+    await user.delete();
+    eq(await app.getUser(), null, "getUser() after user.delete()");
+    eq(await serverApp().getUser(user.id), null, "server getUser(id) of a self-deleted user");
+    const res = await clientApp().signInWithCredential({ email, password: PASSWORD, noRedirect: true });
+    eq(res.error?.errorCode, "EMAIL_PASSWORD_MISMATCH", "signing in as a deleted user: error code");
+  },
+
+  // --- server -------------------------------------------------------------------------------------------
+  async "server-create-get-list"() {
+    const server = serverApp();
+    const email = uniqueEmail("srv");
+    const created = await server.createUser({ primaryEmail: email, password: PASSWORD, displayName: "Server Made",
+      primaryEmailAuthEnabled: true, serverMetadata: { tier: "gold" } });
+    check(typeof created.id === "string" && created.id.length > 0, `createUser returned id ${JSON.stringify(created.id)}`);
+    eq(created.primaryEmail, email, "createUser().primaryEmail");
+    eq(created.displayName, "Server Made", "createUser().displayName");
+    eq(created.hasPassword, true, "createUser().hasPassword");
+    eq(created.serverMetadata, { tier: "gold" }, "createUser().serverMetadata");
+    const got = await serverApp().getUser(created.id);
+    check(got !== null, `getUser(${created.id}) returned null for a user just created`);
+    eq(got.id, created.id, "getUser(id).id");
+    eq(got.primaryEmail, email, "getUser(id).primaryEmail");
+    eq(got.displayName, "Server Made", "getUser(id).displayName");
+    check(got.signedUpAt instanceof Date && !Number.isNaN(got.signedUpAt.getTime()), `getUser(id).signedUpAt is not a valid date: ${got.signedUpAt}`);
+    const list = await serverApp().listUsers();
+    check(Array.isArray(list), "listUsers() did not return an array");
+    check(list.some((u) => u.id === created.id), `listUsers() (${list.length} users) does not contain the user just created`);
+    check(list.nextCursor === null || typeof list.nextCursor === "string", `listUsers().nextCursor is ${JSON.stringify(list.nextCursor)}`);
+    await server.createUser({ primaryEmail: uniqueEmail("srv-2nd") }); // so that there are >= 2 users to page through
+    const page = await serverApp().listUsers({ limit: 1 });
+    eq(page.length, 1, "listUsers({limit: 1}).length");
+    check(typeof page.nextCursor === "string", `listUsers({limit: 1}).nextCursor should be a cursor string when more users exist, got ${JSON.stringify(page.nextCursor)}`);
+    const page2 = await serverApp().listUsers({ limit: 1, cursor: page.nextCursor });
+    eq(page2.length, 1, "listUsers({limit: 1, cursor}).length");
+    check(page2[0].id !== page[0].id, "listUsers second page repeats the first page's user");
+    shared.serverUser = { id: created.id, email };
+  },
+
+  async "server-user-signs-in-on-client"() {
+    let { email, id } = shared.serverUser ?? {};
+    if (!email) {
+      email = uniqueEmail("srv-signin");
+      id = (await serverApp().createUser({ primaryEmail: email, password: PASSWORD, primaryEmailAuthEnabled: true })).id;
+    }
+    const app = clientApp();
+    await signIn(app, email);
+    const user = await app.getUser({ or: "throw" });
+    eq(user.id, id, "client user id for a server-created user");
+    eq(user.primaryEmail, email, "client user primaryEmail for a server-created user");
+  },
+
+  async "server-update-user"() {
+    const server = serverApp();
+    const email = uniqueEmail("srv-upd");
+    const created = await server.createUser({ primaryEmail: email, password: PASSWORD, displayName: "Before", primaryEmailAuthEnabled: true });
+    await created.update({ displayName: "After", clientMetadata: { a: 1 }, serverMetadata: { secret: true }, clientReadOnlyMetadata: { ro: "x" } });
+    const got = await serverApp().getUser(created.id);
+    check(got !== null, "getUser(id) returned null after update");
+    eq(got.displayName, "After", "displayName after server user.update");
+    eq(got.clientMetadata, { a: 1 }, "clientMetadata after server user.update");
+    eq(got.serverMetadata, { secret: true }, "serverMetadata after server user.update");
+    eq(got.clientReadOnlyMetadata, { ro: "x" }, "clientReadOnlyMetadata after server user.update");
+    // The client sees client + client-read-only metadata of the same user.
+    const app = clientApp();
+    await signIn(app, email);
+    const me = await app.getUser({ or: "throw" });
+    eq(me.displayName, "After", "client displayName after server update");
+    eq(me.clientMetadata, { a: 1 }, "client clientMetadata after server update");
+    eq(me.clientReadOnlyMetadata, { ro: "x" }, "client clientReadOnlyMetadata after server update");
+    check(!("serverMetadata" in me) || me.serverMetadata === undefined, "client user exposes serverMetadata");
+    // Password change from the server: the new password signs in, the old one does not.
+    await got.update({ password: "New-Password-456" });
+    const bad = await clientApp().signInWithCredential({ email, password: PASSWORD, noRedirect: true });
+    eq(bad.error?.errorCode, "EMAIL_PASSWORD_MISMATCH", "sign-in with the old password after a server password change");
+    await signIn(clientApp(), email, "New-Password-456");
+  },
+
+  async "server-delete-user"() {
+    const server = serverApp();
+    const email = uniqueEmail("srv-del");
+    const created = await server.createUser({ primaryEmail: email, password: PASSWORD, primaryEmailAuthEnabled: true });
+    check((await serverApp().getUser(created.id)) !== null, "getUser(id) null before delete");
+    await created.delete();
+    eq(await serverApp().getUser(created.id), null, "getUser(id) after user.delete()");
+    eq(await server.getUser(created.id), null, "getUser(id) after user.delete() (same app)");
+    const list = await serverApp().listUsers();
+    check(!list.some((u) => u.id === created.id), "listUsers() still contains the deleted user");
+    const res = await clientApp().signInWithCredential({ email, password: PASSWORD, noRedirect: true });
+    eq(res.error?.errorCode, "EMAIL_PASSWORD_MISMATCH", "signing in as a deleted user: error code");
+    // A random (well-formed) id is simply not found.
+    eq(await serverApp().getUser("00000000-0000-4000-8000-000000000000"), null, "getUser(unknown uuid)");
+  },
+
+  // --- configuration from the banner --------------------------------------------------------------------
+  async "banner-env"() {
+    // Apps built only from the environment variables the emulator's banner prints.
+    const urlVars = ["NEXT_PUBLIC_SERVER_HEXCLAVE_API_URL", "NEXT_PUBLIC_SERVER_STACK_API_URL", "NEXT_PUBLIC_HEXCLAVE_API_URL_SERVER",
+      "NEXT_PUBLIC_STACK_API_URL_SERVER", "HEXCLAVE_API_URL_SERVER", "STACK_API_URL_SERVER", "NEXT_PUBLIC_HEXCLAVE_API_URL",
+      "NEXT_PUBLIC_STACK_API_URL", "HEXCLAVE_API_URL", "STACK_API_URL", "NEXT_PUBLIC_HEXCLAVE_URL", "NEXT_PUBLIC_STACK_URL"];
+    const used = urlVars.find((k) => env[k]);
+    check(used, `the banner sets none of the API URL variables the SDK reads (${urlVars.join(", ")})`);
+    check(isLoopback(env[used]), `${used}=${env[used]} is not a loopback URL`);
+    eq(env[used].replace(/\/+$/, ""), CFG.url, `${used} (the SDK appends /api/v1 itself)`);
+    const pidVar = ["NEXT_PUBLIC_HEXCLAVE_PROJECT_ID", "NEXT_PUBLIC_STACK_PROJECT_ID", "HEXCLAVE_PROJECT_ID", "STACK_PROJECT_ID"].find((k) => env[k]);
+    check(pidVar, "the banner sets no project id variable the SDK reads");
+    const sskVar = ["HEXCLAVE_SECRET_SERVER_KEY", "STACK_SECRET_SERVER_KEY"].find((k) => env[k]);
+    check(sskVar, "the banner sets no secret server key variable the SDK reads");
+    const server = new StackServerApp({ tokenStore: "memory", redirectMethod: "none" });
+    eq(server.projectId, CFG.projectId, "projectId read from the environment");
+    const email = uniqueEmail("env");
+    const created = await server.createUser({ primaryEmail: email, password: PASSWORD, primaryEmailAuthEnabled: true });
+    const client = new StackClientApp({ tokenStore: "memory", redirectMethod: "none" });
+    await signIn(client, email);
+    eq((await client.getUser({ or: "throw" })).id, created.id, "user id signed in by an env-configured client app");
+  },
+
+  // --- token refresh (own chain: waits for a real expiry) -----------------------------------------------
+  async "token-refresh"() {
+    check(CFG.lifetime > 20, `HEXCLAVE_EMU_TOKEN_LIFETIME=${CFG.lifetime}: must be > 20 s, the SDK refuses tokens with < 20 s left`);
+    const app = clientApp();
+    const email = uniqueEmail("refresh");
+    await signUp(app, email);
+    const user = await app.getUser({ or: "throw" });
+    const { accessToken: oldToken, refreshToken } = await user.currentSession.getTokens();
+    const old = checkAccessTokenClaims(oldToken, "access token after sign-up");
+    check(typeof old.exp === "number", `access token has no numeric exp claim: ${JSON.stringify(old)}`);
+    const lifetime = old.exp - old.iat;
+    check(Math.abs(lifetime - CFG.lifetime) <= 1,
+      `access token lifetime exp-iat=${lifetime}s, but the emulator was started with HEXCLAVE_ACCESS_TOKEN_EXPIRATION_TIME=${CFG.lifetime}`);
+    shared.refresh = { oldToken, refreshToken, exp: old.exp, userId: user.id };
+
+    // Wait until the first access token has really expired.
+    const waitMs = old.exp * 1000 - Date.now() + 1500;
+    if (waitMs > 0) await sleep(waitMs);
+    check(Date.now() > old.exp * 1000, "clock: still before exp after waiting");
+    const firstRequestAfterExpiry = seq + 1;
+
+    // 1) A write through the same app after expiry must succeed: the SDK refreshes first.
+    await user.update({ displayName: "After Refresh" });
+    const mine = exchanges.filter((x) => x.seq >= firstRequestAfterExpiry && x.flow === "token-refresh");
+    const refreshCalls = mine.filter((x) => x.method === "POST" && x.path.endsWith("/api/v1/auth/oauth/token")
+      && new URLSearchParams(x.reqBody ?? "").get("grant_type") === "refresh_token");
+    check(refreshCalls.length >= 1, `the SDK did not call POST /api/v1/auth/oauth/token (grant_type=refresh_token) after the access token expired; requests: ${mine.map((x) => `${x.method} ${x.path} -> ${x.status}`).join(", ")}`);
+    const rc = refreshCalls[0];
+    eq(new URLSearchParams(rc.reqBody).get("refresh_token"), refreshToken, "refresh_token sent to the token endpoint");
+    eq(rc.status, 200, "status of POST /auth/oauth/token (refresh_token grant)");
+    const patch = mine.find((x) => x.method === "PATCH" && x.path.endsWith("/api/v1/users/me"));
+    check(patch, "no PATCH /users/me recorded for user.update after expiry");
+    check(patch.seq > rc.seq, "PATCH /users/me was sent before the token refresh");
+    const usedToken = patch.reqHeaders["x-hexclave-access-token"] ?? patch.reqHeaders["x-stack-access-token"];
+    check(usedToken && usedToken !== oldToken, "PATCH /users/me after expiry still carried the expired access token");
+    eq(patch.status, 200, "PATCH /users/me after refresh: HTTP status");
+    const refreshed = checkAccessTokenClaims(usedToken, "access token returned by the refresh_token grant");
+    eq(refreshed.sub, user.id, "refreshed access token sub");
+    eq(refreshed.refresh_token_id, old.refresh_token_id, "refreshed access token refresh_token_id (same session)");
+    check(refreshed.exp * 1000 > Date.now(), "refreshed access token is already expired");
+    const after = await app.getUser({ or: "throw" });
+    eq(after.displayName, "After Refresh", "displayName written with the refreshed token");
+    const current = await after.getAccessToken();
+    check(current && current !== oldToken, "getAccessToken() still returns the expired token");
+
+    // 2) A fresh app handed the expired access token + refresh token (a backend with the user's cookies)
+    //    must refresh before GET /users/me.
+    const stale = clientAppWithTokens({ accessToken: oldToken, refreshToken });
+    const staleUser = await stale.getUser();
+    check(staleUser !== null, "a fresh app holding an expired access token + valid refresh token got no user (refresh failed?)");
+    eq(staleUser.id, user.id, "user id via a fresh app after refresh");
+    eq(staleUser.displayName, "After Refresh", "displayName via a fresh app after refresh");
+  },
+
+  async "expired-access-token-rejected"() {
+    // Raw request (not through the SDK) with the expired token from `token-refresh`.
+    const r = shared.refresh;
+    check(r, "token-refresh did not get far enough to hand over its expired token");
+    check(Date.now() > r.exp * 1000, "token not expired yet");
+    const res = await fetch(`${CFG.url}/api/v1/users/me`, { headers: {
+      "x-hexclave-access-type": "client", "x-hexclave-project-id": CFG.projectId,
+      "x-hexclave-publishable-client-key": CFG.pck, "x-hexclave-access-token": r.oldToken } });
+    const body = await res.text();
+    eq(res.status, 401, `GET /api/v1/users/me with an expired access token: HTTP status (body ${shorten(body, 200)})`);
+    const code = res.headers.get("x-hexclave-known-error") ?? res.headers.get("x-stack-known-error");
+    eq(code, "ACCESS_TOKEN_EXPIRED", "x-hexclave-known-error header for an expired access token");
+    eq(JSON.parse(body).code, "ACCESS_TOKEN_EXPIRED", "body.code for an expired access token");
+  },
+};
+
+const mainChain = ["client-project", "client-sign-up", "client-sign-up-duplicate", "client-sign-up-with-verification-callback",
+  "client-sign-in", "client-wrong-password", "client-update-user", "client-sign-out", "client-anonymous", "client-delete-self",
+  "server-create-get-list", "server-user-signs-in-on-client", "server-update-user", "server-delete-user", "banner-env"];
+const refreshChain = ["token-refresh", "expired-access-token-rejected"];
+
+// ---------------------------------------------------------------------------------------------------------
+// Runner
+// ---------------------------------------------------------------------------------------------------------
+const results = [];
+const FLOW_TIMEOUT_MS = 20_000;
+
+async function runFlow(name) {
+  if (CFG.only && !CFG.only.has(name)) return;
+  const timeout = name === "token-refresh" ? (CFG.lifetime + 25) * 1000 : FLOW_TIMEOUT_MS;
+  const started = Date.now();
+  let error = null;
+  let timer;
+  try {
+    await flowContext.run({ flow: name }, () => Promise.race([
+      flows[name](),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Mismatch(`timed out after ${timeout / 1000} s`)), timeout); }),
+    ]));
+  } catch (e) {
+    error = e;
+  } finally {
+    clearTimeout(timer);
+  }
+  const ms = Date.now() - started;
+  results.push({ name, ok: !error });
+  const mine = exchanges.filter((x) => x.flow === name);
+  if (!error) {
+    console.log(`ok ${name} (${ms} ms, ${mine.length} requests)`);
+    if (CFG.verbose) for (const x of mine) console.log(formatExchange(x));
+    return;
+  }
+  const msg = error instanceof Mismatch ? error.message : errorChain(error);
+  console.log(`FAIL ${name}: ${msg}`);
+  if (!(error instanceof Mismatch) && error?.stack) {
+    const frames = error.stack.split("\n").map((s) => s.trim()).filter((s) => s.startsWith("at ")).slice(0, 5);
+    if (frames.length) console.log("    stack: " + frames.join(" | "));
+  }
+  const shown = mine.slice(-8);
+  if (shown.length) {
+    console.log(`    HTTP exchanges of this flow (last ${shown.length} of ${mine.length}):`);
+    for (const x of shown) console.log(formatExchange(x));
+  } else {
+    console.log("    (no HTTP request was made by this flow)");
+  }
+}
+
+async function runChain(names) {
+  for (const n of names) await runFlow(n);
+}
+
+process.on("unhandledRejection", (e) => {
+  console.log(`warning: unhandled rejection inside the SDK: ${errorChain(e)}`);
+});
+
+console.log(`@stackframe/js ${sdkVersion} against ${CFG.url} (project ${CFG.projectId}, access-token lifetime ${CFG.lifetime} s)`);
+if (CFG.projectId !== "internal" && !/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[089ab][0-9a-f]{3}-[0-9a-f]{12}$/i.test(CFG.projectId)) {
+  console.log(`FAIL setup: project id ${JSON.stringify(CFG.projectId)} is not a UUID; the SDK's constructors reject it ("Project IDs must be UUIDs")`);
+  process.exit(1);
+}
+
+await Promise.all([runChain(refreshChain), runChain(mainChain)]);
+
+const background = exchanges.filter((x) => x.flow === "(background)");
+if (background.length) {
+  console.log(`note: ${background.length} request(s) outside any flow:`);
+  for (const x of background.slice(-5)) console.log(formatExchange(x));
+}
+const failed = results.filter((r) => !r.ok);
+console.log(`flows: ${results.length - failed.length} ok, ${failed.length} failed`);
+process.exit(failed.length ? 1 : 0);
