@@ -32,7 +32,7 @@ class State:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     signer: TokenSigner
-    configs: projects.ProjectConfigs
+    projects: projects.ProjectDirectory
 
 
 def find_config(explicit: Path | None) -> Path:
@@ -93,9 +93,9 @@ async def serve(settings: Settings) -> None:
         secret = await _server_secret(db, settings)
         await db.commit()
 
-    configs = projects.ProjectConfigs()
-    configs.bind(project.id, config_file)
-    state = State(settings, sessions, TokenSigner(secret, settings.base_url, settings.access_token_seconds), configs)
+    directory = projects.ProjectDirectory()
+    directory.bind(project.id, config_file)
+    state = State(settings, sessions, TokenSigner(secret, settings.base_url, settings.access_token_seconds), directory)
 
     from emulator.http.app import create_app
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import config as config_mod
@@ -47,25 +47,61 @@ class ProjectView:
     config: dict[str, Any]
 
 
-class ProjectConfigs:
-    """Where each project's config comes from: a watched file, the built-in internal config, or the database."""
+@dataclass(frozen=True)
+class _KeySet:
+    keys: dict[str, str | None]
+    expires_at_millis: int | None
+    revoked: bool
+
+    def accepts(self, access_type: str, key: str) -> bool:
+        live = not self.revoked and (self.expires_at_millis is None or self.expires_at_millis > now_millis())
+        return live and self.keys[access_type] == key
+
+
+class ProjectDirectory:
+    """Projects and their keys, cached in memory (they change rarely; the code that changes them calls forget()),
+    and where each project's config comes from: a watched file, the built-in internal config, or the database."""
 
     def __init__(self) -> None:
         self.files: dict[str, config_mod.ConfigFile] = {}
+        self._projects: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._key_sets: dict[str, list[_KeySet]] = {}
 
     def bind(self, project_id: str, config_file: config_mod.ConfigFile) -> None:
         self.files[project_id] = config_file
 
-    def view(self, project: Project) -> ProjectView:
-        config_file = self.files.get(project.id)
+    def forget(self, project_id: str) -> None:
+        self._projects.pop(project_id, None)
+        self._key_sets.pop(project_id, None)
+
+    async def view(self, db: AsyncSession, project_id: str) -> ProjectView | None:
+        cached = self._projects.get(project_id)
+        if cached is None:
+            row = await db.get(Project, project_id)
+            if row is None:
+                return None
+            cached = self._projects[project_id] = (row.display_name, row.config_override or {})
+        display_name, override = cached
+        config_file = self.files.get(project_id)
         if config_file is not None:
             config_file.refresh()  # a save applies to the very next request, even before the watcher fires
             config = config_file.rendered
-        elif project.id == INTERNAL_PROJECT_ID:
+        elif project_id == INTERNAL_PROJECT_ID:
             config = INTERNAL_CONFIG
         else:
-            config = config_mod.render(project.config_override or {})
-        return ProjectView(project.id, project.display_name, config)
+            config = config_mod.render(override)
+        return ProjectView(project_id, display_name, config)
+
+    async def key_is_valid(self, db: AsyncSession, project_id: str, access_type: str, key: str) -> bool:
+        """A key is valid if an unrevoked, unexpired key set of this very project holds it."""
+        key_sets = self._key_sets.get(project_id)
+        if key_sets is None:
+            rows = (await db.execute(select(ApiKeySet).where(ApiKeySet.project_id == project_id))).scalars()
+            key_sets = self._key_sets[project_id] = [
+                _KeySet({"client": r.publishable_client_key, "server": r.secret_server_key,
+                         "admin": r.super_secret_admin_key}, r.expires_at_millis, r.manually_revoked_at_millis is not None)
+                for r in rows]
+        return any(k.accepts(access_type, key) for k in key_sets)
 
 
 async def ensure_internal_project(db: AsyncSession) -> None:
@@ -99,21 +135,6 @@ async def project_for_config_file(db: AsyncSession, path: Path) -> tuple[Project
     keys = (await db.execute(select(ApiKeySet).where(ApiKeySet.project_id == project.id)
                              .order_by(ApiKeySet.created_at_millis))).scalars().first()
     return project, keys
-
-
-KEY_COLUMNS = {"client": ApiKeySet.publishable_client_key, "server": ApiKeySet.secret_server_key,
-               "admin": ApiKeySet.super_secret_admin_key}
-
-
-async def key_is_valid(db: AsyncSession, project_id: str, access_type: str, key: str) -> bool:
-    """A key is valid if an unrevoked, unexpired key set of this very project holds it."""
-    column = KEY_COLUMNS[access_type]
-    found = (await db.execute(
-        select(ApiKeySet.id).where(ApiKeySet.project_id == project_id, column == key,
-                                   ApiKeySet.manually_revoked_at_millis.is_(None),
-                                   or_(ApiKeySet.expires_at_millis.is_(None), ApiKeySet.expires_at_millis > now_millis()))
-    )).first()
-    return found is not None
 
 
 def is_trusted_url(config: dict[str, Any], url: str) -> bool:

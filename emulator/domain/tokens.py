@@ -32,6 +32,10 @@ class SigningKey:
     kid: str
     private: ec.EllipticCurvePrivateKey
 
+    @property
+    def public(self) -> ec.EllipticCurvePublicKey:
+        return self.private.public_key()
+
     def public_jwk(self) -> dict[str, str]:
         numbers = self.private.public_key().public_numbers()
         return {"kty": "EC", "alg": "ES256", "crv": "P-256", "kid": self.kid,
@@ -105,6 +109,9 @@ def mint(secret: str, base_url: str, lifetime_seconds: float, *, project_id: str
     return jwt.encode(claims, key.private, algorithm="ES256", headers={"kid": key.kid, "typ": None})
 
 
+_JWT = jwt.PyJWT()
+
+
 class ExpiredToken(Exception):
     def __init__(self, claims: dict[str, Any]):
         self.claims = claims
@@ -115,28 +122,46 @@ class ExpiredToken(Exception):
                                       c.get("project_id"), c.get("sub"), c.get("refresh_token_id"))
 
 
-def decode(secret: str, token: str) -> dict[str, Any]:
-    """Verify a token's signature and consistency. Raises E.unparsable_access_token() or ExpiredToken."""
+@lru_cache(maxsize=512)
+def _project_kids(secret: str, project_id: str) -> dict[str, tuple[str, SigningKey]]:
+    return {key.kid: (aud, key)
+            for aud in audiences(project_id, include_restricted=True, include_anonymous=True)
+            for key in audience_keys(secret, aud)}
+
+
+def _header_kid(token: str) -> str | None:
+    """Only to pick the verification key; PyJWT then checks the whole token."""
     try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
-        aud = unverified["aud"]
-        if not isinstance(aud, str) or not aud:
-            raise ValueError("aud")
-        key = next(k for k in audience_keys(secret, aud) if k.kid == header.get("kid"))
-        claims = jwt.decode(token, key.private.public_key(), algorithms=["ES256"], audience=aud,
-                            options={"verify_exp": False, "require": ["sub", "exp", "iat"]})
+        segment = token.split(".", 1)[0]
+        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))).get("kid")
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def decode(secret: str, token: str, project_hint: str | None = None) -> dict[str, Any]:
+    """Verify a token's signature and consistency. Raises E.unparsable_access_token() or ExpiredToken.
+
+    `project_hint` (the request's project) lets the usual case find its key without a second parse."""
+    try:
+        found = _project_kids(secret, project_hint).get(_header_kid(token)) if project_hint else None
+        if found is None:  # a token of another project, or garbage: read its audience to find out which
+            aud = _JWT.decode_complete(token, options={"verify_signature": False})["payload"]["aud"]
+            if not isinstance(aud, str) or not aud:
+                raise ValueError("aud")
+            found = _project_kids(secret, aud.split(":")[0])[_header_kid(token)]
+        aud, key = found
+        claims = _JWT.decode(token, key.public, algorithms=["ES256"], audience=aud,
+                             options={"verify_exp": False, "require": ["sub", "exp", "iat"]})
         project_id, _, suffix = aud.partition(":")
         is_anon, is_restricted = bool(claims.get("is_anonymous")), bool(claims.get("is_restricted"))
         consistent = (claims.get("project_id") == project_id
-                      and suffix in ("", "anon", "restricted")
                       and (suffix == "anon") == is_anon
                       and (suffix == "restricted") == (is_restricted and not is_anon)
                       and (not is_anon or is_restricted)
                       and is_restricted == (claims.get("restricted_reason") is not None))
         if not consistent:
             raise ValueError("inconsistent claims")
-    except (jwt.PyJWTError, StopIteration, KeyError, ValueError, TypeError):
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
         raise E.unparsable_access_token() from None
     if claims["exp"] <= time.time():
         raise ExpiredToken(claims)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from emulator.domain import projects, tokens
 from emulator.domain.projects import ProjectView
 from emulator.errors import E, StatusError
-from emulator.store.models import Project, User
+from emulator.store.models import User
 
 ACCESS_TYPES = ("client", "server", "admin")
 KEY_HEADERS = {"client": "publishable-client-key", "server": "secret-server-key", "admin": "super-secret-admin-key"}
@@ -33,9 +33,9 @@ class Auth:
     refresh_token_id: str | None
 
 
-def decode_user_token(secret: str, token: str) -> dict[str, Any]:
+def decode_user_token(secret: str, token: str, project_id: str) -> dict[str, Any]:
     try:
-        return tokens.decode(secret, token)
+        return tokens.decode(secret, token, project_id)
     except tokens.ExpiredToken as expired:
         raise expired.error() from None
 
@@ -57,7 +57,7 @@ async def parse_auth(request: Request, db: AsyncSession, state) -> Auth | None:
     claims = None
     access_token = header(request, "access-token")
     if access_token:
-        claims = decode_user_token(state.signer.secret, access_token)
+        claims = decode_user_token(state.signer.secret, access_token, project_id)
         token_project = claims["aud"].split(":")[0]
         if token_project != project_id:
             raise E.invalid_project_for_access_token(project_id, token_project)
@@ -68,10 +68,9 @@ async def parse_auth(request: Request, db: AsyncSession, state) -> Auth | None:
         if claims["is_restricted"] and not claims["is_anonymous"] and not allow_restricted:
             raise E.restricted_user_not_allowed(claims["restricted_reason"])
 
-    project_row = await db.get(Project, project_id)
-    if project_row is None:
+    project = await state.projects.view(db, project_id)
+    if project is None:
         raise E.current_project_not_found(project_id)
-    project = state.configs.view(project_row)
 
     await _check_keys(request, db, state, project, access_type, keys, admin_token)
 
@@ -104,23 +103,23 @@ async def _check_keys(request: Request, db: AsyncSession, state, project: Projec
             if required:
                 raise E.publishable_client_key_required(project.id)
             return
-        if not await projects.key_is_valid(db, project.id, "client", key):
+        if not await state.projects.key_is_valid(db, project.id, "client", key):
             raise E.invalid_publishable_client_key(project.id)
     elif access_type == "server":
         if not key:
             raise E.server_authentication_required()
-        if not await projects.key_is_valid(db, project.id, "server", key):
+        if not await state.projects.key_is_valid(db, project.id, "server", key):
             raise E.invalid_secret_server_key(project.id)
     else:
         if not key:
             raise E.admin_authentication_required()
-        if not await projects.key_is_valid(db, project.id, "admin", key):
+        if not await state.projects.key_is_valid(db, project.id, "admin", key):
             raise E.invalid_super_secret_admin_key(project.id)
 
 
 def _check_admin_token(state, token: str) -> None:
     try:
-        claims = tokens.decode(state.signer.secret, token)
+        claims = tokens.decode(state.signer.secret, token, projects.INTERNAL_PROJECT_ID)
     except tokens.ExpiredToken as expired:
         exp = expired.claims.get("exp")
         raise E.admin_access_token_expired(int(exp) * 1000 if isinstance(exp, (int, float)) else None) from None

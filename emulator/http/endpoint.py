@@ -21,6 +21,7 @@ from emulator.errors import E, KnownError, StatusError
 from emulator.http import validation as v
 from emulator.http.auth import Auth, parse_auth
 from emulator.http.responses import error_response, json_response
+from emulator.store.engine import finish
 
 log = logging.getLogger("hexclave.api")
 
@@ -116,35 +117,43 @@ def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, bo
             try:
                 raw_body = await parse_body(request)
                 async with state.sessions() as db:
-                    auth = await parse_auth(request, db, state)
-                    if access is not None:
-                        if auth is None:
-                            raise E.access_type_required()
-                        if auth.access_type not in access:
-                            raise E.insufficient_access_type(auth.access_type, list(access))
-                    body_schema = body(auth.access_type if auth else None) if callable(body) else body
-                    raw_query = dict(request.query_params)
-                    raw_params = dict(request.path_params)
-                    for schema, values in ((params, raw_params), (query, raw_query), (body_schema, raw_body)):
-                        _resolve_me(schema, values, auth)
-                    errors: list[str] = []
-                    if user_required and (auth is None or auth.user is None):
-                        errors.append("auth.user must be defined")
-                    ctx = Ctx(request, db, auth)
-                    ctx.params = params.validate(raw_params, "params", errors)
-                    ctx.query = query.validate(raw_query, "query", errors)
-                    ctx.body = body_schema.validate(raw_body, "body", errors) if body_schema else raw_body
-                    if errors:
-                        raise E.schema(f"Request validation failed on {request.method} {request.url.path}:\n"
-                                       + "\n".join(f"  - {e}" for e in errors))
-                    result = await handler(ctx)
-                    await db.commit()
+                    try:
+                        result = await handle(request, db, state, raw_body)
+                        await finish(db)
+                    except BaseException:
+                        if db.info.get("wrote"):
+                            await db.rollback()
+                        raise
             except StatusError as error:
                 return error_response(error)
             except Exception:
                 log.exception("unexpected error on %s %s", request.method, request.url.path)
                 return error_response(StatusError(500, "The emulator hit an unexpected error; its log has the details."))
             return result if isinstance(result, Response) else json_response(result)
+
+        async def handle(request: Request, db: AsyncSession, state, raw_body: Any):
+            auth = await parse_auth(request, db, state)
+            if access is not None:
+                if auth is None:
+                    raise E.access_type_required()
+                if auth.access_type not in access:
+                    raise E.insufficient_access_type(auth.access_type, list(access))
+            body_schema = body(auth.access_type if auth else None) if callable(body) else body
+            raw_query = dict(request.query_params)
+            raw_params = dict(request.path_params)
+            for schema, values in ((params, raw_params), (query, raw_query), (body_schema, raw_body)):
+                _resolve_me(schema, values, auth)
+            errors: list[str] = []
+            if user_required and (auth is None or auth.user is None):
+                errors.append("auth.user must be defined")
+            ctx = Ctx(request, db, auth)
+            ctx.params = params.validate(raw_params, "params", errors)
+            ctx.query = query.validate(raw_query, "query", errors)
+            ctx.body = body_schema.validate(raw_body, "body", errors) if body_schema else raw_body
+            if errors:
+                raise E.schema(f"Request validation failed on {request.method} {request.url.path}:\n"
+                               + "\n".join(f"  - {e}" for e in errors))
+            return await handler(ctx)
 
         return Route(path, run, methods=[method])
 

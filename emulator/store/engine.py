@@ -5,6 +5,7 @@ from pathlib import Path
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from emulator.store.models import Base, Meta
@@ -24,7 +25,19 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite+aiosqlite:///"):
         Path(url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # A single shared connection: SQLite allows one writer anyway, and in-memory data lives in that connection.
-    engine = create_async_engine(url, poolclass=StaticPool)
+    # Each request ends its own transaction (commit after writes, rollback on errors), so the pool need not roll
+    # back on every return: that saves a round trip to the database thread on every read-only request.
+    engine = create_async_engine(url, poolclass=StaticPool, pool_reset_on_return=None)
+
+    dialect = engine.sync_engine.dialect
+    rollback = dialect.do_rollback
+
+    def rollback_if_needed(dbapi_connection):
+        # Every call into aiosqlite is a round trip to its thread; a read-only request has nothing to roll back.
+        if dbapi_connection.driver_connection.in_transaction:
+            rollback(dbapi_connection)
+
+    dialect.do_rollback = rollback_if_needed
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_conn, _record):
@@ -58,3 +71,25 @@ async def prepare_schema(engine: AsyncEngine) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def note_writes(session) -> None:
+    """Mark a session that wrote (flushed ORM changes or ran DML), so read-only requests can skip COMMIT."""
+    session.info["wrote"] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session, _context):
+    note_writes(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_execute(state):
+    if not state.is_select:
+        note_writes(state.session)
+
+
+async def finish(db: AsyncSession) -> None:
+    """End a request's transaction: commit if anything was written, otherwise nothing to do."""
+    if db.new or db.dirty or db.deleted or db.info.get("wrote"):
+        await db.commit()

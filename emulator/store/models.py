@@ -70,7 +70,7 @@ class User(Base):
     risk_scores: Mapped[Any] = mapped_column(JSON, nullable=True)
 
     contact_channels: Mapped[list["ContactChannel"]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="selectin", order_by="ContactChannel.created_at_millis")
+        back_populates="user", cascade="all, delete-orphan", lazy="joined", order_by="ContactChannel.created_at_millis")
 
     __table_args__ = (Index("ix_users_project_signed_up", "project_id", "signed_up_at_millis"),)
 

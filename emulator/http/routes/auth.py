@@ -11,8 +11,7 @@ from emulator.http import validation as v
 from emulator.http.auth import PUBLIC_CLIENT_SENTINEL, header
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe
 from emulator.http.responses import json_response, success
-from emulator.domain import projects
-from emulator.store.models import Project, RefreshToken
+from emulator.store.models import RefreshToken
 
 api = RouteTable()
 
@@ -178,15 +177,14 @@ TOKEN_BODY = v.Obj({
 async def oauth_token(ctx: Ctx):
     body = ctx.body
     project_id = body["client_id"].split("#")[0]
-    row = await ctx.db.get(Project, project_id)
-    if row is None:
+    project = await ctx.state.projects.view(ctx.db, project_id)
+    if project is None:
         raise E.invalid_oauth_client_id_or_secret(body["client_id"])
-    project = ctx.state.configs.view(row)
     secret = body["client_secret"]
     if secret == PUBLIC_CLIENT_SENTINEL:
         if project.config["project"]["requirePublishableClientKey"]:
             raise E.publishable_client_key_required(project.id)
-    elif not await projects.key_is_valid(ctx.db, project.id, "client", secret):
+    elif not await ctx.state.projects.key_is_valid(ctx.db, project.id, "client", secret):
         raise E.invalid_oauth_client_id_or_secret(body["client_id"])
     if body["grant_type"] != "refresh_token":
         raise E.not_supported("The authorization_code grant (OAuth sign-in)")

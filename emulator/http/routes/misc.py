@@ -10,7 +10,6 @@ from emulator.domain.users import primary_channel
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable
 from emulator.http.responses import json_response, text_response
-from emulator.store.models import Project
 
 api = RouteTable()
 
@@ -83,7 +82,7 @@ JWKS_QUERY = v.Obj({"include_restricted": v.Bool(), "include_anonymous": v.Bool(
 @api("/projects/{project_id}/.well-known/jwks.json", "GET", access=None, query=JWKS_QUERY,
        params=v.Obj({"project_id": v.Str()}))
 async def project_jwks(ctx: Ctx):
-    if await ctx.db.get(Project, ctx.params["project_id"]) is None:
+    if await ctx.state.projects.view(ctx.db, ctx.params["project_id"]) is None:
         return text_response("Project not found", 404)
     body = tokens.jwks(ctx.state.signer.secret, ctx.params["project_id"],
                        include_restricted=bool(ctx.query.get("include_restricted")),
