@@ -235,6 +235,33 @@ class E:
         return _ke("PASSWORD_CONFIRMATION_MISMATCH", 400, "The old password is wrong.")
 
     @staticmethod
+    def multi_factor_authentication_required(attempt_code: str) -> KnownError:
+        return _ke("MULTI_FACTOR_AUTHENTICATION_REQUIRED", 400,
+                   "This user has multi-factor authentication: finish signing in at /auth/mfa/sign-in with this "
+                   "attempt code and a TOTP code.", attempt_code=attempt_code)
+
+    @staticmethod
+    def invalid_totp_code() -> KnownError:
+        return _ke("INVALID_TOTP_CODE", 400, "The TOTP code is wrong.")
+
+    @staticmethod
+    def verification_code_not_found() -> KnownError:
+        return _ke("VERIFICATION_CODE_NOT_FOUND", 404, "The verification code does not exist for this project.")
+
+    @staticmethod
+    def verification_code_expired() -> KnownError:
+        return _ke("VERIFICATION_CODE_EXPIRED", 400, "The verification code has expired.")
+
+    @staticmethod
+    def verification_code_already_used() -> KnownError:
+        return _ke("VERIFICATION_CODE_ALREADY_USED", 409, "The verification code has already been used.")
+
+    @staticmethod
+    def verification_code_max_attempts_reached() -> KnownError:
+        return _ke("VERIFICATION_CODE_MAX_ATTEMPTS_REACHED", 400,
+                   "The verification code was tried too many times; request a new one.")
+
+    @staticmethod
     def invalid_oauth_client_id_or_secret(client_id: str | None) -> KnownError:
         return KnownError("INVALID_OAUTH_CLIENT_ID_OR_SECRET", 400,
                           "The OAuth client ID or secret is not valid.", {"client_id": client_id})

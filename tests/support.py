@@ -131,6 +131,7 @@ def start_emulator(*args: str, config: Path | str | None = FIXTURE_CONFIG, env: 
         if time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError("emulator did not start:\n" + "".join(output))
-    if proc.poll() is not None:
+    if not banner or banner[-1].strip() != BANNER_END:
+        proc.wait(10)
         raise RuntimeError("emulator exited:\n" + "".join(output))
     return Emulator(proc, port, smtp_port, banner, output)

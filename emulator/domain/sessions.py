@@ -1,14 +1,16 @@
 """Sessions: refresh tokens (one row per session) and the access tokens minted from them."""
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pyotp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain import tokens, users
+from emulator.domain import codes, tokens, users
 from emulator.domain.projects import ProjectView, now_millis
 from emulator.errors import E
 from emulator.store.models import RefreshToken, User
@@ -52,6 +54,38 @@ async def sign_in(db: AsyncSession, signer: TokenSigner, project: ProjectView, u
     session = await create(db, project, user)
     return {"access_token": signer.access_token(project, user, session.id), "refresh_token": session.token,
             "user_id": user.id}
+
+
+MFA_ATTEMPT = "mfa_attempt"
+
+
+async def sign_in_unless_mfa(db: AsyncSession, signer: TokenSigner, project: ProjectView, user: User, *,
+                             is_new_user: bool = False) -> dict[str, Any]:
+    """Sign in, or, for a user with a TOTP secret, stop with an attempt code for /auth/mfa/sign-in."""
+    if user.totp_secret_base64 is not None:
+        attempt = await codes.issue(db, project.id, MFA_ATTEMPT, {"user_id": user.id, "is_new_user": is_new_user},
+                                    expires_in_millis=5 * 60 * 1000)
+        await db.commit()  # the attempt code must outlive this failing request
+        raise E.multi_factor_authentication_required(attempt)
+    return await sign_in(db, signer, project, user)
+
+
+def totp_matches(secret_base64: str, totp: str) -> bool:
+    secret = base64.b32encode(base64.b64decode(secret_base64)).decode()
+    return pyotp.TOTP(secret).verify(totp, valid_window=1)
+
+
+async def finish_mfa_sign_in(db: AsyncSession, signer: TokenSigner, project: ProjectView, attempt_code: str,
+                             totp: str) -> dict[str, Any]:
+    attempt = await codes.find_usable(db, project.id, MFA_ATTEMPT, attempt_code)
+    user = await db.get(User, attempt.data["user_id"])
+    if user is None or user.totp_secret_base64 is None:
+        raise E.verification_code_not_found()
+    if not totp_matches(user.totp_secret_base64, totp):
+        await codes.count_failed_attempt(db, attempt)
+        raise E.invalid_totp_code()
+    codes.consume(attempt)
+    return {**await sign_in(db, signer, project, user), "is_new_user": bool(attempt.data.get("is_new_user"))}
 
 
 async def by_refresh_token(db: AsyncSession, project: ProjectView, token: str) -> tuple[RefreshToken, User]:

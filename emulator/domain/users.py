@@ -185,8 +185,7 @@ async def apply_update(db: AsyncSession, project: ProjectView, user: User, data:
         raise StatusError(400, "Cannot enable passkey auth through this endpoint; register a passkey instead.")
     restricted = data.get("restricted_by_admin", user.restricted_by_admin)
     if not restricted and (data.get("restricted_by_admin_reason") or data.get("restricted_by_admin_private_details")):
-        raise StatusError(400, "restricted_by_admin_reason and restricted_by_admin_private_details require "
-                               "restricted_by_admin=true")
+        raise StatusError(400, "restricted_by_admin_reason requires restricted_by_admin=true")
 
     if "display_name" in data:
         user.display_name = data["display_name"] or None
@@ -254,7 +253,7 @@ async def list_users(db: AsyncSession, project: ProjectView, q: dict[str, Any]) 
     """GET /users: filters, order and cursor pagination (next_cursor = last row of this page, exclusive)."""
     include_anonymous = _truthy(q.get("include_anonymous"))
     if q.get("only_anonymous") and not include_anonymous:
-        raise StatusError(400, "only_anonymous requires include_anonymous=true")
+        raise StatusError(400, "only_anonymous=true requires include_anonymous=true")
     stmt = select(User).where(User.project_id == project.id)
     if q.get("only_anonymous"):
         stmt = stmt.where(User.is_anonymous.is_(True))
@@ -285,7 +284,7 @@ async def list_users(db: AsyncSession, project: ProjectView, q: dict[str, Any]) 
     limit = q.get("limit")
     if limit is not None:
         stmt = stmt.limit(limit + 1)
-    users = list((await db.execute(stmt)).scalars())
+    users = list((await db.execute(stmt)).unique().scalars())
     has_more = limit is not None and len(users) > limit
     users = users[:limit] if limit is not None else users
     teams = await _teams_by_id(db, {u.selected_team_id for u in users if u.selected_team_id})

@@ -74,8 +74,6 @@ async def parse_body(request: Request) -> Any:
     except UnicodeDecodeError:
         raise E.body_parsing("Request body cannot be parsed as UTF-8") from None
     if content_type == "application/json":
-        if not text:
-            return v.MISSING
         try:
             return json.loads(text)
         except ValueError:
@@ -129,7 +127,9 @@ def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, bo
             except Exception:
                 log.exception("unexpected error on %s %s", request.method, request.url.path)
                 return error_response(StatusError(500, "The emulator hit an unexpected error; its log has the details."))
-            return result if isinstance(result, Response) else json_response(result)
+            if isinstance(result, Response):
+                return result
+            return json_response(result, pretty="text/html" in request.headers.get("accept", ""))
 
         async def handle(request: Request, db: AsyncSession, state, raw_body: Any):
             auth = await parse_auth(request, db, state)

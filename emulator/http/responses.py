@@ -12,8 +12,11 @@ JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None, *,
+                  pretty: bool = False) -> Response:
+    """Compact JSON; indented for browsers (requests that accept text/html), as the platform does."""
+    body = json.dumps(data, indent=2 if pretty else None, separators=None if pretty else (",", ":"),
+                      ensure_ascii=False)
     return Response(body, status, headers=headers, media_type=JSON_TYPE)
 
 

@@ -23,6 +23,10 @@ def _print(value: Any) -> str:
     return json.dumps(value)
 
 
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 class Schema:
     type_name = "mixed"
 
@@ -45,7 +49,7 @@ class Schema:
             return MISSING
         message = self.check(cast, path)
         if message is None and self.one_of is not None and cast not in self.one_of:
-            message = f"{path} must be one of the following values: {', '.join(map(str, self.one_of))}"
+            message = f"{path} must be one of the following values: {', '.join(map(_plain, self.one_of))}"
         if message is None and self.test is not None:
             message = self.test(cast, path)
         if message:

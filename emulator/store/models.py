@@ -129,3 +129,17 @@ class TeamMember(Base):
     display_name: Mapped[str | None] = mapped_column(String)
     profile_image_url: Mapped[str | None] = mapped_column(Text)
     created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class VerificationCode(Base):
+    """A one-time code (sign-in attempts, email links, resets, invitations): `type` says which flow owns it."""
+    __tablename__ = "verification_codes"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    type: Mapped[str] = mapped_column(String)
+    code: Mapped[str] = mapped_column(String, unique=True)
+    data: Mapped[Any] = mapped_column(JSON, default=dict)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+    expires_at_millis: Mapped[int] = mapped_column(Integer)
+    used_at_millis: Mapped[int | None] = mapped_column(Integer)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 
 from emulator.domain import sessions, users
-from emulator.domain.passwords import check_strength, hash_password, verify_password
+from emulator.domain.passwords import MAX_LENGTH, check_strength, hash_password, verify_password
 from emulator.domain.projects import is_trusted_url
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
@@ -15,6 +15,7 @@ from emulator.store.models import RefreshToken
 
 api = RouteTable()
 
+PASSWORD = v.Str(required=True, max_length=MAX_LENGTH)
 BOT_FIELDS = {
     "bot_challenge_token": v.Str(),
     "bot_challenge_phase": v.Str(one_of=("invisible", "visible")),
@@ -28,7 +29,7 @@ def require_password_auth(ctx: Ctx) -> None:
 
 
 @api("/auth/password/sign-up", "POST", body=v.Obj({
-    "email": v.Email(strict=True, required=True), "password": v.Str(required=True),
+    "email": v.Email(strict=True, required=True), "password": PASSWORD,
     "verification_callback_url": v.Url(), **BOT_FIELDS}, required=True))
 async def password_sign_up(ctx: Ctx):
     body = ctx.body
@@ -51,13 +52,21 @@ async def password_sign_up(ctx: Ctx):
 
 
 @api("/auth/password/sign-in", "POST", body=v.Obj({
-    "email": v.Str(required=True, non_empty=True), "password": v.Str(required=True)}, required=True))
+    "email": v.Str(required=True, non_empty=True), "password": PASSWORD}, required=True))
 async def password_sign_in(ctx: Ctx):
     require_password_auth(ctx)
     user = await users.find_by_auth_email(ctx.db, ctx.project.id, ctx.body["email"])
     if user is None or not verify_password(ctx.body["password"], user.password_hash):
         raise E.email_password_mismatch()
-    return await sessions.sign_in(ctx.db, ctx.state.signer, ctx.project, user)
+    return await sessions.sign_in_unless_mfa(ctx.db, ctx.state.signer, ctx.project, user)
+
+
+@api("/auth/mfa/sign-in", "POST", body=v.Obj({
+    "type": v.Str(required=True, one_of=("totp",)), "totp": v.Str(required=True),
+    "code": v.Str(required=True, max_length=45)}, required=True))
+async def mfa_sign_in(ctx: Ctx):
+    return await sessions.finish_mfa_sign_in(ctx.db, ctx.state.signer, ctx.project, ctx.body["code"],
+                                             ctx.body["totp"])
 
 
 @api("/auth/anonymous/sign-up", "POST")
@@ -67,7 +76,7 @@ async def anonymous_sign_up(ctx: Ctx):
 
 
 @api("/auth/password/update", "POST", user_required=True, body=v.Obj({
-    "old_password": v.Str(required=True), "new_password": v.Str(required=True)}, required=True))
+    "old_password": PASSWORD, "new_password": PASSWORD}, required=True))
 async def password_update(ctx: Ctx):
     require_password_auth(ctx)
     user = ctx.user
@@ -84,7 +93,7 @@ async def password_update(ctx: Ctx):
     return success()
 
 
-@api("/auth/password/set", "POST", user_required=True, body=v.Obj({"password": v.Str(required=True)}, required=True))
+@api("/auth/password/set", "POST", user_required=True, body=v.Obj({"password": PASSWORD}, required=True))
 async def password_set(ctx: Ctx):
     require_password_auth(ctx)
     if ctx.user.password_hash is not None:

@@ -1,6 +1,8 @@
 """Small endpoints: the API root, project info, JWKS, and what the SDK calls on start."""
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
@@ -67,12 +69,37 @@ async def backend_urls(ctx: Ctx):
 @api("/check-feature-support", "POST", access=None)
 async def check_feature_support(ctx: Ctx):
     body = ctx.body if isinstance(ctx.body, dict) else {}
-    name = body.get("feature_name") or body.get("name") or "This feature"
+    name = body.get("feature_name") or "This feature"
     return text_response(f"{name} is not yet supported by Hexclave (nor by this emulator).")
 
 
 @api("/check-version", "POST", access=None, body=v.Obj({"clientVersion": v.Str(required=True)}, required=True))
 async def check_version(ctx: Ctx):
+    return compare_client_version(ctx.body["clientVersion"])
+
+
+PLATFORM_VERSION = (2, 8, 108)  # the SDK release this emulator is checked against
+OLDEST_SAFE_VERSION = (2, 8, 57)
+_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+
+
+def compare_client_version(text: str) -> dict:
+    match = _SEMVER.match(text.strip())
+    current = ".".join(map(str, PLATFORM_VERSION))
+
+    def outdated(severe: bool, why: str) -> dict:
+        return {"upToDate": False, "error": why, "severe": severe}
+
+    if not match:
+        return outdated(True, f"The client version v{text} is not a valid semantic version; update the SDK.")
+    version = tuple(int(p) for p in match.groups()[:3])
+    prerelease = match.group(4) is not None
+    if version < OLDEST_SAFE_VERSION:
+        return outdated(True, f"SDK v{text} is older than 2.8.57, which has urgent security fixes; update now.")
+    if version[:2] != PLATFORM_VERSION[:2]:
+        return outdated(True, f"SDK v{text} is from another release line than the platform (v{current}); update it.")
+    if version < PLATFORM_VERSION or (version == PLATFORM_VERSION and prerelease):
+        return outdated(False, f"SDK v{text} is older than the current version v{current}; consider updating.")
     return {"upToDate": True}
 
 

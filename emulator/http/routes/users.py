@@ -1,6 +1,9 @@
 """/users and /users/me."""
 from __future__ import annotations
 
+import base64
+import re
+
 from emulator.domain import users
 from emulator.domain.passwords import MAX_LENGTH, check_strength
 from emulator.errors import E, StatusError
@@ -70,12 +73,27 @@ def check_new_password(body: dict) -> None:
 
 async def update(ctx: Ctx, user) -> dict:
     body = ctx.body
-    if ctx.is_client and body.get("profile_image_url") and not body["profile_image_url"].startswith("data:"):
+    if ctx.is_client and body.get("profile_image_url") and not is_image_data_url(body["profile_image_url"]):
         raise StatusError(400, "Invalid profile image URL")
     check_new_password(body)
     await users.apply_update(ctx.db, ctx.project, user, body, rounds=ctx.state.settings.bcrypt_rounds)
     await ctx.db.flush()
     return await shape_for(ctx, user)
+
+
+_IMAGE_DATA_URL = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp|avif|bmp|svg\+xml|x-icon|vnd\.microsoft\.icon)"
+                             r";base64,([A-Za-z0-9+/]+={0,2})$")
+
+
+def is_image_data_url(url: str) -> bool:
+    """Clients may only upload images inline, as base64 data URLs of at most 1 MB."""
+    match = _IMAGE_DATA_URL.match(url)
+    if not match or len(url) > 1_000_000:
+        return False
+    try:
+        return len(base64.b64decode(match.group(2), validate=True)) > 0
+    except ValueError:
+        return False
 
 
 def me(ctx: Ctx):
