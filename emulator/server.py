@@ -11,14 +11,14 @@ from pathlib import Path
 
 import uvicorn
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator import __version__
 from emulator.domain import config as config_mod
 from emulator.domain import projects
 from emulator.domain.sessions import TokenSigner
 from emulator.settings import Settings
-from emulator.store.engine import SchemaTooNew, make_engine, prepare_schema, session_factory
+from emulator.store.engine import Database, SchemaTooNew, make_engine, prepare_schema
 from emulator.store.models import Meta
 
 log = logging.getLogger("hexclave")
@@ -30,7 +30,7 @@ EMBEDDED_DEFAULT_CONFIG = Path(__file__).parent / "default_config.py"
 class State:
     """Everything request handling shares, reached as request.app.state.emu."""
     settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
+    db: Database
     signer: TokenSigner
     projects: projects.ProjectDirectory
 
@@ -86,8 +86,8 @@ async def serve(settings: Settings) -> None:
 
     engine = make_engine(settings.database_url)
     await prepare_schema(engine)
-    sessions = session_factory(engine)
-    async with sessions() as db:
+    database = Database(engine)
+    async with database.session() as db:
         await projects.ensure_internal_project(db)
         project, keys = await projects.project_for_config_file(db, config_path)
         secret = await _server_secret(db, settings)
@@ -95,7 +95,7 @@ async def serve(settings: Settings) -> None:
 
     directory = projects.ProjectDirectory()
     directory.bind(project.id, config_file)
-    state = State(settings, sessions, TokenSigner(secret, settings.base_url, settings.access_token_seconds), directory)
+    state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds), directory)
 
     from emulator.http.app import create_app
 

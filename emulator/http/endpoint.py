@@ -114,7 +114,7 @@ def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, bo
             state = request.app.state.emu
             try:
                 raw_body = await parse_body(request)
-                async with state.sessions() as db:
+                async with state.db.session() as db:
                     try:
                         result = await handle(request, db, state, raw_body)
                         await finish(db)

@@ -1,7 +1,10 @@
 """The SQLite engine: WAL mode, one connection (so one writer), schema creation and versioning."""
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import AsyncIterator
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -69,8 +72,19 @@ async def prepare_schema(engine: AsyncEngine) -> None:
         await conn.execute(Meta.__table__.update().where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+class Database:
+    """Sessions over the one shared connection, one at a time: concurrent requests would otherwise interleave
+    their statements in a single SQLite transaction (and one's rollback would undo another's writes)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._turn = asyncio.Lock()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._turn, self._sessions() as db:
+            yield db
 
 
 def note_writes(session) -> None:
