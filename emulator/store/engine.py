@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from emulator.store import driver
 from emulator.store.models import Base, Meta
 
 # Bump when the models change, and add the step that brings a file of the previous version up to date.
@@ -25,12 +26,14 @@ class SchemaTooNew(RuntimeError):
 
 
 def make_engine(url: str) -> AsyncEngine:
-    if url.startswith("sqlite+aiosqlite:///"):
-        Path(url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    path = url.removeprefix("sqlite+aiosqlite://").removeprefix("/") or ":memory:"
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     # A single shared connection: SQLite allows one writer anyway, and in-memory data lives in that connection.
     # Each request ends its own transaction (commit after writes, rollback on errors), so the pool need not roll
     # back on every return: that saves a round trip to the database thread on every read-only request.
-    engine = create_async_engine(url, poolclass=StaticPool, pool_reset_on_return=None)
+    engine = create_async_engine("sqlite+aiosqlite://", async_creator=lambda: driver.connect(path),
+                                 poolclass=StaticPool, pool_reset_on_return=None)
 
     dialect = engine.sync_engine.dialect
     rollback = dialect.do_rollback
