@@ -106,7 +106,7 @@ async def serve(settings: Settings) -> None:
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
-            await config_mod.cancel_quietly(watcher)
+            await cancel_quietly(watcher)
             await serving
             raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
         await asyncio.sleep(0.005)
@@ -114,8 +114,16 @@ async def serve(settings: Settings) -> None:
     try:
         await serving
     finally:
-        await config_mod.cancel_quietly(watcher)
+        await cancel_quietly(watcher)
         await engine.dispose()
+
+
+async def cancel_quietly(task: asyncio.Task) -> None:
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):
+        pass
 
 
 def run(settings: Settings) -> None:

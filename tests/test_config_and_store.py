@@ -119,3 +119,23 @@ def test_newer_data_file_is_refused_clearly(tmp_path):
     with pytest.raises(RuntimeError) as info:
         start_emulator("--data-dir", str(data), in_memory=False, timeout=10)
     assert "schema version 999" in str(info.value)
+
+
+def test_hexclave_env_vars_win_over_stack_ones():
+    import jwt
+    emu = start_emulator(env={"STACK_ACCESS_TOKEN_EXPIRATION_TIME": "100", "HEXCLAVE_ACCESS_TOKEN_EXPIRATION_TIME": "2min"})
+    try:
+        with emu.client() as c:
+            token = c.post("/auth/anonymous/sign-up").json()["access_token"]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["exp"] - claims["iat"] == 120
+    finally:
+        emu.stop()
+    emu = start_emulator(env={"STACK_ACCESS_TOKEN_EXPIRATION_TIME": "100"})
+    try:
+        with emu.client() as c:
+            token = c.post("/auth/anonymous/sign-up").json()["access_token"]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["exp"] - claims["iat"] == 100
+    finally:
+        emu.stop()

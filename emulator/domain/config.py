@@ -5,7 +5,6 @@ unknown keys and wrong types are reported with their exact key path.
 """
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import os
@@ -300,10 +299,3 @@ class ConfigFile:
             if any(Path(p) == self.path for _, p in changes):
                 self.refresh()
 
-
-async def cancel_quietly(task: asyncio.Task) -> None:
-    task.cancel()
-    try:
-        await task
-    except (asyncio.CancelledError, Exception):
-        pass
