@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -143,3 +143,22 @@ class VerificationCode(Base):
     expires_at_millis: Mapped[int] = mapped_column(Integer)
     used_at_millis: Mapped[int | None] = mapped_column(Integer)
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EmailMessage(Base):
+    """A caught email: one the platform sent, or one the app under development sent to the SMTP port."""
+    __tablename__ = "email_messages"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(String, index=True)
+    source: Mapped[str] = mapped_column(String)  # "platform" or "smtp"
+    created_at_millis: Mapped[int] = mapped_column(Integer, index=True)
+    sender: Mapped[str] = mapped_column(String)
+    recipients: Mapped[Any] = mapped_column(JSON)  # list of addresses (envelope recipients for SMTP)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[Any] = mapped_column(JSON)  # list of [name, value]
+    attachments: Mapped[Any] = mapped_column(JSON)  # list of {filename, content_type, size}
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    code: Mapped[str | None] = mapped_column(String)  # one-time code found in the message, if any
+    links: Mapped[Any] = mapped_column(JSON)  # links found in the message
