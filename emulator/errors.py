@@ -235,6 +235,22 @@ class E:
         return _ke("PASSWORD_CONFIRMATION_MISMATCH", 400, "The old password is wrong.")
 
     @staticmethod
+    def email_already_verified() -> KnownError:
+        return _ke("EMAIL_ALREADY_VERIFIED", 409, "This email is already verified.")
+
+    @staticmethod
+    def email_is_not_primary_email(email: str, primary_email: str | None) -> KnownError:
+        return KnownError("EMAIL_IS_NOT_PRIMARY_EMAIL", 400, f"{email} is not the user's primary email.",
+                          {"email": email, "primary_email": primary_email})
+
+    @staticmethod
+    def contact_channel_already_used_for_auth(value: str, would_work_if_email_was_verified: bool = False) -> KnownError:
+        return KnownError("CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE", 409,
+                          f'The email "{value}" is already used for signing in by another account.',
+                          {"type": "email", "contact_channel_value": value,
+                           "would_work_if_email_was_verified": would_work_if_email_was_verified})
+
+    @staticmethod
     def multi_factor_authentication_required(attempt_code: str) -> KnownError:
         return _ke("MULTI_FACTOR_AUTHENTICATION_REQUIRED", 400,
                    "This user has multi-factor authentication: finish signing in at /auth/mfa/sign-in with this "

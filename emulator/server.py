@@ -6,7 +6,7 @@ import logging
 import secrets
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emulator import __version__
 from emulator.domain import config as config_mod
 from emulator.domain import projects
+from emulator.domain.mail import MailBus
 from emulator.domain.sessions import TokenSigner
 from emulator.settings import Settings
 from emulator.store.engine import Database, SchemaTooNew, make_engine, prepare_schema
@@ -33,6 +34,7 @@ class State:
     db: Database
     signer: TokenSigner
     projects: projects.ProjectDirectory
+    mail: MailBus = field(default_factory=MailBus)
 
 
 def find_config(explicit: Path | None) -> Path:
@@ -62,6 +64,8 @@ def banner(settings: Settings, config_path: Path, project, keys, seconds: float)
     lines = [
         f"hexclave-emulator {__version__} ready in {seconds:.2f}s",
         f"  API:      {api_url}/api/v1",
+        f"  SMTP:     {settings.host}:{settings.smtp_port}",
+        f"  Inbox:    {api_url}/inbox",
         f"  Store:    {'in memory' if settings.in_memory else settings.data_dir / 'emulator.sqlite3'}",
         f"  Config:   {config_path}",
         f"  Project:  {project.id} ({project.display_name})",
@@ -95,7 +99,8 @@ async def serve(settings: Settings) -> None:
 
     directory = projects.ProjectDirectory()
     directory.bind(project.id, config_file)
-    state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds), directory)
+    state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds), directory,
+                  MailBus())
 
     from emulator.http.app import create_app
 
@@ -110,10 +115,20 @@ async def serve(settings: Settings) -> None:
             await serving
             raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
         await asyncio.sleep(0.005)
+    from emulator.mail.smtp import start_smtp
+
+    try:
+        smtp = await start_smtp(settings.host, settings.smtp_port, database, state.mail)
+    except OSError as exc:
+        server.should_exit = True
+        await serving
+        await cancel_quietly(watcher)
+        raise SystemExit(f"could not serve SMTP on {settings.host}:{settings.smtp_port}: {exc.strerror or exc}")
     print(banner(settings, config_path, project, keys, time.perf_counter() - started), flush=True)
     try:
         await serving
     finally:
+        smtp.close()
         await cancel_quietly(watcher)
         await engine.dispose()
 

@@ -3,8 +3,10 @@
 tests/sdk/package.json pins the exact SDK version and tests/sdk/package-lock.json pins its whole dependency
 tree. When tests/sdk/node_modules/@stackframe/js is missing (or holds another version), the test installs it
 with `npm ci` (the npm registry must be reachable then). tests/sdk/flows.mjs drives the SDK through sign-up,
-sign-in, profile updates, sign-out, anonymous users, token refresh after a real access-token expiry, and the
-server-side user CRUD, printing `ok <flow>` / `FAIL <flow>: ...` (with the HTTP exchanges of a failed flow).
+sign-in, profile updates, sign-out, anonymous users, token refresh after a real access-token expiry, the
+server-side user CRUD, and the email-driven features (magic link and OTP sign-in, password reset, email
+verification, contact channels; their codes are read from the emulator's inbox API), printing `ok <flow>` /
+`FAIL <flow>: ...` (with the HTTP exchanges of a failed flow).
 
 Skipped only when node or npm is not installed, or when HEXCLAVE_SKIP_SDK_TESTS=1.
 """

@@ -56,15 +56,12 @@ async def sign_in(db: AsyncSession, signer: TokenSigner, project: ProjectView, u
             "user_id": user.id}
 
 
-MFA_ATTEMPT = "mfa_attempt"
-
-
 async def sign_in_unless_mfa(db: AsyncSession, signer: TokenSigner, project: ProjectView, user: User, *,
                              is_new_user: bool = False) -> dict[str, Any]:
     """Sign in, or, for a user with a TOTP secret, stop with an attempt code for /auth/mfa/sign-in."""
     if user.totp_secret_base64 is not None:
-        attempt = await codes.issue(db, project.id, MFA_ATTEMPT, {"user_id": user.id, "is_new_user": is_new_user},
-                                    expires_in_millis=5 * 60 * 1000)
+        attempt = await codes.issue(db, project.id, codes.MFA_ATTEMPT,
+                                    {"user_id": user.id, "is_new_user": is_new_user}, expires_in_millis=5 * 60 * 1000)
         await db.commit()  # the attempt code must outlive this failing request
         raise E.multi_factor_authentication_required(attempt)
     return await sign_in(db, signer, project, user)
@@ -77,14 +74,13 @@ def totp_matches(secret_base64: str, totp: str) -> bool:
 
 async def finish_mfa_sign_in(db: AsyncSession, signer: TokenSigner, project: ProjectView, attempt_code: str,
                              totp: str) -> dict[str, Any]:
-    attempt = await codes.find_usable(db, project.id, MFA_ATTEMPT, attempt_code)
+    attempt = await codes.redeem(db, project.id, codes.MFA_ATTEMPT, attempt_code, consume=False)
     user = await db.get(User, attempt.data["user_id"])
     if user is None or user.totp_secret_base64 is None:
         raise E.verification_code_not_found()
-    if not totp_matches(user.totp_secret_base64, totp):
-        await codes.count_failed_attempt(db, attempt)
+    if not totp_matches(user.totp_secret_base64, totp):  # checked before the code is used up
         raise E.invalid_totp_code()
-    codes.consume(attempt)
+    attempt.used_at_millis = now_millis()
     return {**await sign_in(db, signer, project, user), "is_new_user": bool(attempt.data.get("is_new_user"))}
 
 

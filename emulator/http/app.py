@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from emulator.http.responses import text_response
-from emulator.http.routes import auth, misc, users
+from emulator.http.routes import auth, contact_channels, inbox, misc, pages, users
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -33,7 +33,7 @@ ALLOWED_HEADERS = ", ".join(["content-type", "authorization", "baggage", "sentry
 
 
 def api_routes() -> list:
-    return [*misc.api.routes, *auth.api.routes, *users.api.routes]
+    return [*misc.api.routes, *auth.api.routes, *users.api.routes, *contact_channels.api.routes, *inbox.api.routes]
 
 
 class ApiEnvelope:
@@ -97,6 +97,7 @@ def create_app(state, extra_routes: list | None = None) -> Starlette:
         routes=[
             *[Route(prefix, root.endpoint, methods=["GET"]) for prefix in API_PREFIXES],
             *[Mount(prefix, routes=routes) for prefix in API_PREFIXES],
+            *pages.routes,
             *(extra_routes or []),
         ],
         exception_handlers={HTTPException: http_error},

@@ -77,10 +77,10 @@ class Json(Schema):
 class Str(Schema):
     type_name = "string"
 
-    def __init__(self, *, max_length: int | None = None, non_empty: bool = False, pattern: str | None = None,
-                 **kw):
+    def __init__(self, *, max_length: int | None = None, min_length: int | None = None, non_empty: bool = False,
+                 pattern: str | None = None, **kw):
         super().__init__(**kw)
-        self.max_length, self.non_empty = max_length, non_empty
+        self.max_length, self.min_length, self.non_empty = max_length, min_length, non_empty
         self.pattern = re.compile(pattern) if pattern else None
 
     def cast(self, value):
@@ -95,6 +95,10 @@ class Str(Schema):
     def check(self, value, path):
         if self.non_empty and value == "":
             return f"{path} must not be empty"
+        if self.min_length is not None and self.min_length == self.max_length and len(value) != self.max_length:
+            return f"{path} must be exactly {self.max_length} characters"
+        if self.min_length is not None and len(value) < self.min_length:
+            return f"{path} must be at least {self.min_length} characters"
         if self.max_length is not None and len(value) > self.max_length:
             return f"{path} must be at most {self.max_length} characters"
         if self.pattern and not self.pattern.search(value):

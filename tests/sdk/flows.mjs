@@ -7,6 +7,9 @@
 // Prints one line per flow, `ok <name>` or `FAIL <name>: <error>`, followed for a failure by the HTTP
 // exchanges the SDK made during that flow. Exits 1 if any flow failed.
 //
+// The email-driven flows (magic link / OTP sign-in, password reset, email verification, contact channels) read
+// the mails the emulator caught through its inbox API (GET /api/v1/emulator/inbox/wait and .../messages).
+//
 // Environment:
 //   HEXCLAVE_EMU_URL             base URL of the emulator, without /api/v1 (required)
 //   HEXCLAVE_EMU_PROJECT_ID      project id (required)
@@ -268,6 +271,73 @@ function formatExchange(x) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// The emulator's inbox API (no project authentication): the email-driven flows read their codes from there.
+// These requests go through the recording fetch too, so a failed flow shows them with the SDK's.
+// ---------------------------------------------------------------------------------------------------------
+const CALLBACK = {
+  magicLink: "http://localhost:3000/handler/magic-link-callback",
+  passwordReset: "http://localhost:3000/handler/password-reset",
+  emailVerification: "http://localhost:3000/handler/email-verification",
+};
+const INBOX_WAIT_S = 10;
+
+async function inboxList(to) {
+  const res = await fetch(`${CFG.url}/api/v1/emulator/inbox/messages?to=${encodeURIComponent(to)}`);
+  const body = await res.text();
+  if (res.status !== 200) throw new Mismatch(`GET /api/v1/emulator/inbox/messages?to=${to}: HTTP ${res.status}: ${shorten(body)}`);
+  const json = JSON.parse(body);
+  check(Array.isArray(json.items), `GET /api/v1/emulator/inbox/messages: no items array: ${shorten(body)}`);
+  return json.items;
+}
+
+// The message to `to` whose subject contains `subject`, created at or after `since` (ms; 0 = any).
+async function inboxWait(to, subject, { since = 0, timeoutS = INBOX_WAIT_S } = {}) {
+  const q = new URLSearchParams({ to, since: String(since), timeout: String(timeoutS) });
+  if (subject) q.set("subject", subject);
+  const path = `/api/v1/emulator/inbox/wait?${q}`;
+  const res = await fetch(`${CFG.url}${path}`);
+  const body = await res.text();
+  if (res.status === 408) {
+    let seen = "?";
+    try { seen = JSON.stringify((await inboxList(to)).map((m) => m.subject)); } catch {}
+    throw new Mismatch(`no mail to ${to} with a subject containing ${JSON.stringify(subject)} arrived within ${timeoutS} s `
+      + `(since ${since}); subjects in the inbox for that address: ${seen}`);
+  }
+  if (res.status !== 200) throw new Mismatch(`GET ${path}: HTTP ${res.status}: ${shorten(body)}`);
+  const msg = JSON.parse(body);
+  check(Array.isArray(msg.to) && msg.to.some((r) => r.toLowerCase() === to.toLowerCase()), `inbox message ${msg.id} is not addressed to ${to}: ${JSON.stringify(msg.to)}`);
+  return msg;
+}
+
+// The 45-character code of a message, checked against the link the message carries to `callbackUrl`.
+function codeFromMail(msg, callbackUrl) {
+  const what = `mail ${JSON.stringify(msg.subject)} to ${msg.to}`;
+  check(typeof msg.code === "string" && msg.code.length === 45, `${what}: inbox code is ${JSON.stringify(msg.code)}, want a 45-character code; links=${JSON.stringify(msg.links)}`);
+  const link = (msg.links ?? []).find((l) => { try { return new URL(l).searchParams.get("code") === msg.code; } catch { return false; } });
+  check(link, `${what}: no link carries ?code=${msg.code}; links=${JSON.stringify(msg.links)}`);
+  const u = new URL(link);
+  eq(u.origin + u.pathname, callbackUrl, `${what}: the link's target (callback URL without query)`);
+  check(typeof msg.text === "string" && msg.text.includes(msg.code), `${what}: the text part does not contain the code`);
+  return msg.code;
+}
+
+async function expectCodeError(promise, what, codes = ["VERIFICATION_CODE_ALREADY_USED"]) {
+  let res;
+  try {
+    res = await promise;
+  } catch (e) {
+    throw new Mismatch(`${what} threw instead of returning Result.error: ${errorChain(e)}`);
+  }
+  eq(res?.status, "error", `${what}: result status`);
+  check(codes.includes(res.error?.errorCode), `${what}: error code ${JSON.stringify(res.error?.errorCode)}, want one of ${JSON.stringify(codes)} (${describeError(res.error)})`);
+}
+
+function resultOk(res, what) {
+  if (res?.status !== "ok") throw new Mismatch(`${what} returned ${res?.status === "error" ? "error " + describeError(res.error) : JSON.stringify(res)}`);
+  return res.data;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Flows. Each throws on any mismatch. They are run in two concurrent chains (the token-refresh chain has to
 // wait for an access token to really expire; the main chain runs meanwhile).
 // ---------------------------------------------------------------------------------------------------------
@@ -421,6 +491,185 @@ const flows = {
     eq(await serverApp().getUser(user.id), null, "server getUser(id) of a self-deleted user");
     const res = await clientApp().signInWithCredential({ email, password: PASSWORD, noRedirect: true });
     eq(res.error?.errorCode, "EMAIL_PASSWORD_MISMATCH", "signing in as a deleted user: error code");
+  },
+
+  // --- email-driven flows (codes read from the emulator's inbox API) -------------------------------------
+  async "client-magic-link-sign-in"() {
+    // A new address: the magic link signs a new user up, with the address verified.
+    const email = uniqueEmail("magic");
+    const app = clientApp();
+    const since = Date.now();
+    const sent = resultOk(await app.sendMagicLinkEmail(email, { callbackUrl: CALLBACK.magicLink }), "sendMagicLinkEmail");
+    check(typeof sent?.nonce === "string" && sent.nonce.length > 0, `sendMagicLinkEmail: data.nonce is ${JSON.stringify(sent?.nonce)}`);
+    const msg = await inboxWait(email, "Sign in to", { since });
+    const code = codeFromMail(msg, CALLBACK.magicLink);
+    eq(code.slice(6), sent.nonce, "nonce returned by sendMagicLinkEmail (the code after its 6-character OTP)");
+    eq(await app.getUser(), null, "getUser() before signInWithMagicLink");
+    resultOk(await app.signInWithMagicLink(code, { noRedirect: true }), "signInWithMagicLink(code from the mail)");
+    const user = await app.getUser();
+    check(user !== null, "getUser() returned null after signInWithMagicLink");
+    eq(user.primaryEmail, email, "user.primaryEmail after magic-link sign-up");
+    eq(user.primaryEmailVerified, true, "user.primaryEmailVerified after magic-link sign-up");
+    eq(user.hasPassword, false, "user.hasPassword after magic-link sign-up");
+    eq(user.otpAuthEnabled, true, "user.otpAuthEnabled after magic-link sign-up");
+    const claims = checkAccessTokenClaims(await user.getAccessToken(), "access token from magic-link sign-in");
+    eq(claims.email_verified, true, "access token claim email_verified after magic-link sign-in");
+    // A used code is refused.
+    await expectCodeError(clientApp().signInWithMagicLink(code, { noRedirect: true }), "signInWithMagicLink with an already used code");
+    // A callback URL outside the trusted domains is a typed error, and sends nothing.
+    const other = uniqueEmail("magic-untrusted");
+    await expectCodeError(clientApp().sendMagicLinkEmail(other, { callbackUrl: "https://untrusted.example.com/handler/magic-link-callback" }),
+      "sendMagicLinkEmail with a callback URL that is not trusted", ["REDIRECT_URL_NOT_WHITELISTED"]);
+    eq((await inboxList(other)).length, 0, "mails sent for a refused sendMagicLinkEmail");
+    shared.magic = { email, id: user.id };
+  },
+
+  async "client-magic-link-upgrades-anonymous"() {
+    // Signing in with a code for a new address while an anonymous session exists upgrades that user.
+    const app = clientApp();
+    const anon = await app.getUser({ or: "anonymous" });
+    eq(anon.isAnonymous, true, "user.isAnonymous before the magic link");
+    const email = uniqueEmail("magic-anon");
+    const since = Date.now();
+    resultOk(await app.sendMagicLinkEmail(email, { callbackUrl: CALLBACK.magicLink }), "sendMagicLinkEmail (anonymous session)");
+    const code = codeFromMail(await inboxWait(email, "Sign in to", { since }), CALLBACK.magicLink);
+    resultOk(await app.signInWithMagicLink(code, { noRedirect: true }), "signInWithMagicLink (anonymous session)");
+    const user = await app.getUser({ or: "throw" });
+    eq(user.id, anon.id, "user id after the magic link (the anonymous user, upgraded)");
+    eq(user.isAnonymous, false, "user.isAnonymous after the magic link");
+    eq(user.primaryEmail, email, "user.primaryEmail after the magic link");
+    eq(user.primaryEmailVerified, true, "user.primaryEmailVerified after the magic link");
+  },
+
+  async "client-otp-sign-in"() {
+    // The 6-character code from the subject + the nonce returned by the send call, as the SDK's OTP form does
+    // (signInWithMagicLink(otp + nonce)). The address belongs to the verified user of the previous flow.
+    let { email, id } = shared.magic ?? {};
+    if (!email) {
+      email = uniqueEmail("otp");
+      id = (await serverApp().createUser({ primaryEmail: email, primaryEmailVerified: true, primaryEmailAuthEnabled: true })).id;
+    }
+    const app = clientApp();
+    const since = Date.now();
+    const { nonce } = resultOk(await app.sendMagicLinkEmail(email, { callbackUrl: CALLBACK.magicLink }), "sendMagicLinkEmail (existing user)");
+    const msg = await inboxWait(email, "Sign in to", { since });
+    const m = /Your code is ([A-Za-z0-9]{6})\s*$/.exec(msg.subject);
+    check(m, `subject ${JSON.stringify(msg.subject)} does not end with "Your code is XXXXXX"`);
+    const otp = m[1];
+    eq(otp, otp.toUpperCase(), "OTP in the subject (shown in upper case)");
+    check(msg.text.includes(otp), `the text part does not show the OTP ${otp}`);
+    eq(msg.code.slice(0, 6).toUpperCase(), otp, "the link's code starts with the OTP of the subject");
+    // A wrong OTP with the right nonce is a verification-code error, and does not burn the real code.
+    const wrong = (otp[0] === "A" ? "B" : "A") + otp.slice(1);
+    await expectCodeError(app.signInWithMagicLink(wrong + nonce, { noRedirect: true }), "signInWithMagicLink(wrong OTP + nonce)",
+      ["VERIFICATION_CODE_NOT_FOUND"]);
+    eq(await app.getUser(), null, "getUser() after a wrong OTP");
+    resultOk(await app.signInWithMagicLink(otp + nonce, { noRedirect: true }), "signInWithMagicLink(OTP from the subject + nonce)");
+    const user = await app.getUser({ or: "throw" });
+    eq(user.id, id, "user id signed in by OTP (the existing user)");
+    eq(user.primaryEmail, email, "user.primaryEmail after OTP sign-in");
+    eq(user.primaryEmailVerified, true, "user.primaryEmailVerified after OTP sign-in");
+    // The link's code is the same code: already used now.
+    await expectCodeError(clientApp().signInWithMagicLink(msg.code, { noRedirect: true }), "signInWithMagicLink(link code after the OTP was used)");
+  },
+
+  async "client-password-reset"() {
+    const email = uniqueEmail("reset");
+    await signUp(clientApp(), email);
+    const app = clientApp();
+    const NEW = "Brand-New-Password-77";
+    // Unknown addresses get the same answer and no mail.
+    const nobody = uniqueEmail("reset-nobody");
+    resultOk(await app.sendForgotPasswordEmail(nobody, { callbackUrl: CALLBACK.passwordReset }), "sendForgotPasswordEmail(unknown email)");
+    const since = Date.now();
+    resultOk(await app.sendForgotPasswordEmail(email, { callbackUrl: CALLBACK.passwordReset }), "sendForgotPasswordEmail");
+    const msg = await inboxWait(email, "Reset your password", { since });
+    const code = codeFromMail(msg, CALLBACK.passwordReset);
+    await expectCodeError(app.verifyPasswordResetCode("0".repeat(45)), "verifyPasswordResetCode(unknown code)", ["VERIFICATION_CODE_NOT_FOUND"]);
+    resultOk(await app.verifyPasswordResetCode(code), "verifyPasswordResetCode(code from the mail)");
+    resultOk(await app.verifyPasswordResetCode(code), "verifyPasswordResetCode again (checking does not use the code)");
+    resultOk(await app.resetPassword({ code, password: NEW }), "resetPassword({code, password})");
+    await expectCodeError(app.resetPassword({ code, password: "Yet-Another-Password-88" }), "resetPassword with a used code");
+    await expectCodeError(app.verifyPasswordResetCode(code), "verifyPasswordResetCode with a used code");
+    const old = await clientApp().signInWithCredential({ email, password: PASSWORD, noRedirect: true });
+    eq(old.error?.errorCode, "EMAIL_PASSWORD_MISMATCH", "sign-in with the old password after resetPassword");
+    const fresh = clientApp();
+    await signIn(fresh, email, NEW);
+    eq((await fresh.getUser({ or: "throw" })).primaryEmail, email, "primaryEmail after signing in with the new password");
+    eq((await inboxList(nobody)).length, 0, `mails to the unknown address ${nobody}`);
+  },
+
+  async "client-email-verification"() {
+    const app = clientApp();
+    const email = uniqueEmail("verify");
+    const since = Date.now();
+    const res = await app.signUpWithCredential({ email, password: PASSWORD, noRedirect: true,
+      verificationCallbackUrl: CALLBACK.emailVerification });
+    if (res.status !== "ok") throw new Mismatch(`signUpWithCredential with verificationCallbackUrl returned error ${describeError(res.error)}`);
+    const msg = await inboxWait(email, "Verify your email", { since });
+    const code = codeFromMail(msg, CALLBACK.emailVerification);
+    const before = await app.getUser({ or: "throw" });
+    eq(before.primaryEmailVerified, false, "user.primaryEmailVerified before verifyEmail");
+    await expectCodeError(app.verifyEmail("0".repeat(45)), "verifyEmail(unknown code)", ["VERIFICATION_CODE_NOT_FOUND"]);
+    resultOk(await app.verifyEmail(code), "verifyEmail(code from the mail)");
+    const after = await app.getUser({ or: "throw" });
+    eq(after.primaryEmailVerified, true, "user.primaryEmailVerified after verifyEmail (same app)");
+    const refetched = await clientAppWithTokens(await after.currentSession.getTokens()).getUser({ or: "throw" });
+    eq(refetched.primaryEmailVerified, true, "user.primaryEmailVerified re-fetched by a fresh app");
+    eq((await serverApp().getUser(after.id))?.primaryEmailVerified, true, "server getUser(id).primaryEmailVerified");
+    await expectCodeError(app.verifyEmail(code), "verifyEmail with a used code");
+  },
+
+  async "client-send-verification-email"() {
+    // user.sendVerificationEmail(): a later verification mail for the primary address.
+    const app = clientApp();
+    const email = uniqueEmail("resend");
+    await signUp(app, email); // noVerificationCallback: no mail at sign-up
+    const user = await app.getUser({ or: "throw" });
+    const since = Date.now();
+    await user.sendVerificationEmail({ callbackUrl: CALLBACK.emailVerification });
+    const msg = await inboxWait(email, "Verify your email", { since });
+    resultOk(await app.verifyEmail(codeFromMail(msg, CALLBACK.emailVerification)), "verifyEmail(code from user.sendVerificationEmail)");
+    eq((await app.getUser({ or: "throw" })).primaryEmailVerified, true, "user.primaryEmailVerified after verifyEmail");
+    eq((await inboxList(email)).length, 1, `mails to ${email} (signed up with noVerificationCallback, then one sendVerificationEmail)`);
+  },
+
+  async "client-contact-channels"() {
+    const app = clientApp();
+    const email = uniqueEmail("cc");
+    await signUp(app, email);
+    const user = await app.getUser({ or: "throw" });
+    const initial = await user.listContactChannels();
+    check(Array.isArray(initial), "listContactChannels() did not return an array");
+    eq(initial.map((c) => ({ value: c.value, type: c.type, isPrimary: c.isPrimary, isVerified: c.isVerified, usedForAuth: c.usedForAuth })),
+      [{ value: email, type: "email", isPrimary: true, isVerified: false, usedForAuth: true }], "listContactChannels() after sign-up");
+    const second = uniqueEmail("cc-2nd");
+    const ch = await user.createContactChannel({ value: second, type: "email", usedForAuth: false });
+    check(typeof ch?.id === "string" && ch.id.length > 0, `createContactChannel() returned id ${JSON.stringify(ch?.id)}`);
+    eq({ value: ch.value, type: ch.type, isPrimary: ch.isPrimary, isVerified: ch.isVerified, usedForAuth: ch.usedForAuth },
+      { value: second, type: "email", isPrimary: false, isVerified: false, usedForAuth: false }, "createContactChannel() result");
+    const listed = await user.listContactChannels();
+    eq(listed.map((c) => c.value).sort(), [email, second].sort(), "listContactChannels() values after createContactChannel");
+    const since = Date.now();
+    await ch.sendVerificationEmail({ callbackUrl: CALLBACK.emailVerification });
+    const msg = await inboxWait(second, "Verify your email", { since });
+    const code = codeFromMail(msg, CALLBACK.emailVerification);
+    eq((await inboxList(email)).length, 0, "mails to the primary address while verifying the second channel");
+    resultOk(await app.verifyEmail(code), "verifyEmail(code sent to the new contact channel)");
+    const after = await user.listContactChannels();
+    const verified = after.find((c) => c.id === ch.id);
+    check(verified, `listContactChannels() lost channel ${ch.id} after verifyEmail`);
+    eq(verified.isVerified, true, "new contact channel isVerified after verifyEmail");
+    eq(after.find((c) => c.value === email)?.isVerified, false, "primary channel isVerified (untouched)");
+    eq((await app.getUser({ or: "throw" })).primaryEmailVerified, false, "user.primaryEmailVerified (the primary address was not verified)");
+    // Update and delete through the channel object; the server sees the same.
+    await verified.update({ usedForAuth: true });
+    eq((await user.listContactChannels()).find((c) => c.id === ch.id)?.usedForAuth, true, "usedForAuth after channel.update");
+    const serverUser = await serverApp().getUser(user.id);
+    const serverChannels = await serverUser.listContactChannels();
+    eq(serverChannels.find((c) => c.id === ch.id)?.isVerified, true, "server listContactChannels(): isVerified of the new channel");
+    await verified.delete();
+    eq((await user.listContactChannels()).map((c) => c.value), [email], "listContactChannels() after channel.delete");
   },
 
   // --- server -------------------------------------------------------------------------------------------
@@ -604,7 +853,9 @@ const flows = {
 
 const mainChain = ["client-project", "client-sign-up", "client-sign-up-duplicate", "client-sign-up-with-verification-callback",
   "client-sign-in", "client-wrong-password", "client-update-user", "client-sign-out", "client-anonymous", "client-delete-self",
-  "server-create-get-list", "server-user-signs-in-on-client", "server-update-user", "server-delete-user", "banner-env"];
+  "server-create-get-list", "server-user-signs-in-on-client", "server-update-user", "server-delete-user", "banner-env",
+  "client-magic-link-sign-in", "client-otp-sign-in", "client-magic-link-upgrades-anonymous", "client-password-reset", "client-email-verification",
+  "client-send-verification-email", "client-contact-channels"];
 const refreshChain = ["token-refresh", "expired-access-token-rejected"];
 
 // ---------------------------------------------------------------------------------------------------------

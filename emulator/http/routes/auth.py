@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from emulator.domain import sessions, users
+from emulator.domain import codes, emails, sessions, users
+from emulator.domain.contact_channels import send_verification
 from emulator.domain.passwords import MAX_LENGTH, check_strength, hash_password, verify_password
 from emulator.domain.projects import is_trusted_url
 from emulator.errors import E, StatusError
@@ -16,6 +17,7 @@ from emulator.store.models import RefreshToken
 api = RouteTable()
 
 PASSWORD = v.Str(required=True, max_length=MAX_LENGTH)
+CODE = v.Str(required=True, min_length=codes.CODE_LENGTH, max_length=codes.CODE_LENGTH)
 BOT_FIELDS = {
     "bot_challenge_token": v.Str(),
     "bot_challenge_phase": v.Str(one_of=("invisible", "visible")),
@@ -48,6 +50,8 @@ async def password_sign_up(ctx: Ctx):
                                  keep_session_id=ctx.auth.refresh_token_id)
     else:
         user = await users.create(ctx.db, ctx.project, fields, rounds=rounds)
+    if callback:
+        await send_verification(ctx.db, ctx.state.mail, ctx.project, user, users.primary_channel(user), callback)
     return await sessions.sign_in(ctx.db, ctx.state.signer, ctx.project, user)
 
 
@@ -63,7 +67,7 @@ async def password_sign_in(ctx: Ctx):
 
 @api("/auth/mfa/sign-in", "POST", body=v.Obj({
     "type": v.Str(required=True, one_of=("totp",)), "totp": v.Str(required=True),
-    "code": v.Str(required=True, max_length=45)}, required=True))
+    "code": CODE}, required=True))
 async def mfa_sign_in(ctx: Ctx):
     return await sessions.finish_mfa_sign_in(ctx.db, ctx.state.signer, ctx.project, ctx.body["code"],
                                              ctx.body["totp"])
@@ -101,6 +105,96 @@ async def password_set(ctx: Ctx):
     check_strength(ctx.body["password"])
     ctx.user.password_hash = hash_password(ctx.body["password"], ctx.state.settings.bcrypt_rounds)
     return success()
+
+
+# ---- one-time codes by email: sign-in (OTP / magic link) and password reset -----------------------------------------
+
+@api("/auth/otp/send-sign-in-code", "POST", body=v.Obj({
+    "email": v.Email(strict=True, required=True), "callback_url": v.Url(required=True), **BOT_FIELDS}, required=True))
+async def otp_send_sign_in_code(ctx: Ctx):
+    config = ctx.project.config
+    if not config["auth"]["otp"]["allowSignIn"]:
+        raise StatusError(403, "OTP sign-in is not enabled for this project")
+    email = users.normalize_email(ctx.body["email"])
+    user = await users.find_by_auth_email(ctx.db, ctx.project.id, email)
+    if user is not None:
+        primary = users.primary_channel(user)
+        if not (primary and primary.value == email and primary.is_verified):
+            raise E.user_email_already_exists(email, would_work_if_email_was_verified=True)
+        user.otp_auth_enabled = True  # a verified address may always receive sign-in codes
+    elif not config["auth"]["allowSignUp"]:
+        raise E.sign_up_not_enabled()
+    if not is_trusted_url(config, ctx.body["callback_url"]):
+        raise E.redirect_url_not_whitelisted()
+    code = await codes.issue(ctx.db, ctx.project.id, codes.ONE_TIME_PASSWORD, {}, method={"email": email})
+    await emails.send_template(ctx.db, ctx.state.mail, ctx.project, email, "magic_link", {
+        "magicLink": codes.link_with_code(ctx.body["callback_url"], code), "otp": code[:codes.OTP_LENGTH].upper()},
+        user_name=user.display_name if user else None)
+    return {"nonce": code[codes.OTP_LENGTH:]}
+
+
+@api("/auth/otp/sign-in", "POST", body=v.Obj({"code": CODE}, required=True))
+async def otp_sign_in(ctx: Ctx):
+    row = await codes.redeem(ctx.db, ctx.project.id, codes.ONE_TIME_PASSWORD, ctx.body["code"], consume=True)
+    email = row.data["method"]["email"]
+    user = await users.find_by_auth_email(ctx.db, ctx.project.id, email)
+    is_new_user = user is None
+    fields = {"primary_email": email, "primary_email_verified": True, "primary_email_auth_enabled": True,
+              "otp_auth_enabled": True}
+    rounds = ctx.state.settings.bcrypt_rounds
+    if user is None and ctx.user is not None and ctx.user.is_anonymous:
+        user = ctx.user
+        await users.apply_update(ctx.db, ctx.project, user, {**fields, "is_anonymous": False}, rounds=rounds)
+    elif user is None:
+        user = await users.create(ctx.db, ctx.project, fields, rounds=rounds)
+    response = await sessions.sign_in_unless_mfa(ctx.db, ctx.state.signer, ctx.project, user, is_new_user=is_new_user)
+    return {**response, "is_new_user": is_new_user}
+
+
+@api("/auth/otp/sign-in/check-code", "POST", body=v.Obj({"code": CODE}, required=True))
+async def otp_check_code(ctx: Ctx):
+    await codes.redeem(ctx.db, ctx.project.id, codes.ONE_TIME_PASSWORD, ctx.body["code"], consume=False)
+    return {"is_code_valid": True}
+
+
+@api("/auth/password/send-reset-code", "POST", body=v.Obj({
+    "email": v.Email(required=True), "callback_url": v.Url(required=True)}, required=True))
+async def password_send_reset_code(ctx: Ctx):
+    require_password_auth(ctx)
+    if not is_trusted_url(ctx.project.config, ctx.body["callback_url"]):
+        raise E.redirect_url_not_whitelisted()
+    user = await users.find_by_auth_email(ctx.db, ctx.project.id, ctx.body["email"])
+    if user is not None:  # the answer is the same either way, so addresses cannot be probed
+        email = users.normalize_email(ctx.body["email"])
+        code = await codes.issue(ctx.db, ctx.project.id, codes.PASSWORD_RESET, {"user_id": user.id},
+                                 method={"email": email})
+        await emails.send_template(ctx.db, ctx.state.mail, ctx.project, email, "password_reset",
+                                   {"passwordResetLink": codes.link_with_code(ctx.body["callback_url"], code)},
+                                   user_name=user.display_name)
+    return {"success": "maybe, only if user with e-mail exists"}
+
+
+async def reset_code_user(ctx: Ctx, consume: bool):
+    row = await codes.redeem(ctx.db, ctx.project.id, codes.PASSWORD_RESET, ctx.body["code"], consume=consume)
+    user = await users.get(ctx.db, ctx.project, row.data["user_id"])
+    if user is None:
+        raise E.verification_code_not_found()
+    return user
+
+
+@api("/auth/password/reset", "POST", body=v.Obj({"code": CODE, "password": PASSWORD}, required=True))
+async def password_reset(ctx: Ctx):
+    require_password_auth(ctx)
+    check_strength(ctx.body["password"])
+    user = await reset_code_user(ctx, consume=True)
+    user.password_hash = hash_password(ctx.body["password"], ctx.state.settings.bcrypt_rounds)
+    return success()
+
+
+@api("/auth/password/reset/check-code", "POST", body=v.Obj({"code": CODE}, required=True))
+async def password_reset_check_code(ctx: Ctx):
+    await reset_code_user(ctx, consume=False)
+    return {"is_code_valid": True}
 
 
 # ---- sessions -------------------------------------------------------------------------------------------------------
