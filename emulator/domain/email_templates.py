@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from emulator.paths import UI_DIR
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATE_IDS = {
     "magic_link": "822687fe-8d0a-4467-a0d1-416b6e639478",
@@ -39,7 +40,9 @@ class RenderedEmail:
 
 
 @lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
+def _env() -> "jinja2.Environment":
+    import jinja2  # only once the first email is sent: keeps start-up short
+
     return jinja2.Environment(loader=jinja2.FileSystemLoader(UI_DIR / "emails"),
                               autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
                               trim_blocks=True, lstrip_blocks=True)
@@ -47,6 +50,8 @@ def _env() -> jinja2.Environment:
 
 def render(template_key: str, *, project_name: str, variables: dict[str, Any], theme_id: str | None = None,
            user_name: str | None = None, unsubscribe_link: str | None = None) -> RenderedEmail:
+    from markupsafe import Markup
+
     env = _env()
     template = env.get_template(f"{template_key}.html")
     context = template.new_context({"project_name": project_name, "user_name": user_name, **variables})
@@ -54,7 +59,7 @@ def render(template_key: str, *, project_name: str, variables: dict[str, Any], t
     body = "".join(template.blocks["html"](context))
     text = "".join(template.blocks["text"](context)).strip() + "\n"
     theme_file = THEMES.get(theme_id or DEFAULT_THEME_ID, THEMES[DEFAULT_THEME_ID])[1]
-    html = env.get_template(theme_file).render(subject=subject, body=jinja2.filters.Markup(body),
+    html = env.get_template(theme_file).render(subject=subject, body=Markup(body),
                                                project_name=project_name, unsubscribe_link=unsubscribe_link)
     if unsubscribe_link:
         text += f"\nUnsubscribe: {unsubscribe_link}\n"

@@ -162,3 +162,24 @@ class EmailMessage(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     code: Mapped[str | None] = mapped_column(String)  # one-time code found in the message, if any
     links: Mapped[Any] = mapped_column(JSON)  # links found in the message
+
+
+class EmailOutbox(Base):
+    """One recipient of a send-email call: its status columns (for filtering and stats) and the item as served."""
+    __tablename__ = "email_outbox"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    created_at_millis: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String)
+    simple_status: Mapped[str] = mapped_column(String)
+    delivered_at_millis: Mapped[int | None] = mapped_column(Integer)
+    item: Mapped[Any] = mapped_column(JSON)  # the outbox item's fields (snake_case, as on the wire)
+
+
+class NotificationPreference(Base):
+    """A user's choice for one notification category; categories without a row use their default."""
+    __tablename__ = "notification_preferences"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    category_id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)

@@ -1,7 +1,8 @@
 """The emulator's own web pages: the inbox at /inbox (and / redirects there), and their static files."""
 from __future__ import annotations
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from functools import lru_cache
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Mount, Route
@@ -12,9 +13,14 @@ from emulator.paths import STATIC_DIR, TEMPLATES_DIR
 
 INBOX_API = "/api/v1/emulator/inbox"
 
-_templates = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
-                         autoescape=select_autoescape(default=True, default_for_string=True),
-                         auto_reload=True, trim_blocks=True, lstrip_blocks=True)
+
+@lru_cache(maxsize=1)
+def _templates():
+    from jinja2 import Environment, FileSystemLoader, select_autoescape  # on first page view: keeps start-up short
+
+    return Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
+                       autoescape=select_autoescape(default=True, default_for_string=True),
+                       auto_reload=True, trim_blocks=True, lstrip_blocks=True)
 
 
 def _static_version() -> str:
@@ -39,7 +45,7 @@ async def root(request: Request):
 
 async def inbox(request: Request):
     smtp_host, smtp_port = _smtp_address(request)
-    page = _templates.get_template("inbox.html").render(
+    page = _templates().get_template("inbox.html").render(
         version=__version__,
         static_version=_static_version(),
         smtp_host=smtp_host,
