@@ -145,7 +145,12 @@ def run(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     try:
-        asyncio.run(serve(settings))
+        try:
+            import uvloop  # faster event loop where available (not on Windows)
+        except ImportError:
+            asyncio.run(serve(settings))
+        else:
+            uvloop.run(serve(settings))
     except config_mod.ConfigFileError as exc:
         raise SystemExit(f"config error: {exc}")
     except SchemaTooNew as exc:

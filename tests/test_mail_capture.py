@@ -1,6 +1,7 @@
 """The mail catcher: mail sent to the SMTP port is stored and readable through the inbox API (list, get, raw,
 wait, events, delete) and the Inbucket-compatible mailbox API; parsing never fails on malformed mail."""
 import asyncio
+import hashlib
 import json
 import smtplib
 import threading
@@ -165,7 +166,6 @@ def test_attachment(emu):
         detail = h.get(f"/mailbox/{to.split('@')[0]}/{item['id']}").json()
         first = detail["attachments"][0]
         assert first["filename"] == "invoice.pdf" and first["content-type"] == "application/pdf"
-        import hashlib
         assert first["md5"] == hashlib.md5(pdf).hexdigest()
         download = httpx.get(first["download-link"])
         assert download.status_code == 200 and download.content == pdf
@@ -426,10 +426,27 @@ def test_send_builds_mime_and_publishes_only_after_commit():
             assert m.recipients == ["a@example.com"] and m.source == "platform" and m.project_id == "p1"
             assert m.code == "ABC123" and m.sender == "X <noreply@example.com>"
             parsed = mail.parse(m.raw)
-            assert parsed["text"] == "Code ABC123\n" and parsed["html"] == "<p>ABC123</p>\n"
+            assert parsed["text"] == "Code ABC123" and parsed["html"] == "<p>ABC123</p>"
             head = m.raw.split(b"\n\n")[0].split(b"\r\n\r\n")[0]
             assert b"multipart/alternative" in head and b"Message-ID: <" in head and b"Date: " in head
             heard.append(m)
+
+            # What build() makes is proper MIME for the stdlib's strict parser too, non-ASCII names included.
+            import email
+            from email import policy
+            raw = mail.build(to=["Zoë <z@example.com>", "p@example.com"], subject="Grüße ✓" + " long" * 30,
+                             html="<p>é</p>" + "x" * 3000, text="héllo\nhttps://x.example/cb?code=abc\n",
+                             sender='"Zoë, Dev" <n@example.com>')
+            parsed_std = email.message_from_bytes(raw, policy=policy.default)
+            assert all(not part.defects for part in parsed_std.walk())
+            assert parsed_std.get_content_type() == "multipart/alternative"
+            assert parsed_std["Subject"] == "Grüße ✓" + " long" * 30
+            assert [a.addr_spec for a in parsed_std["To"].addresses] == ["z@example.com", "p@example.com"]
+            assert parsed_std["From"].addresses[0].display_name == "Zoë, Dev"
+            plain = parsed_std.get_body(("plain",)).get_content()
+            assert plain.replace("\r\n", "\n") == "héllo\nhttps://x.example/cb?code=abc\n"
+            assert parsed_std.get_body(("html",)).get_content() == "<p>é</p>" + "x" * 3000
+            assert parsed_std["Date"] and parsed_std["Message-ID"]
             with pytest.raises(mail.MessageTooLarge):
                 async with db.session() as s:
                     await mail.store(s, bus, raw=b"x" * (mail.MAX_MESSAGE_BYTES + 1), project_id=None,
