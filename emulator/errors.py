@@ -286,3 +286,8 @@ class E:
     def not_supported(what: str) -> KnownError:
         """Our own code, for the few platform features the emulator does not have (listed in the README)."""
         return _ke("NOT_SUPPORTED_BY_EMULATOR", 501, f"{what} is not supported by hexclave-emulator yet.")
+
+    @staticmethod
+    def email_capacity_boost_already_active(expires_at: str) -> KnownError:
+        return _ke("EMAIL_CAPACITY_BOOST_ALREADY_ACTIVE", 409,
+                   f"An email capacity boost is already active; it ends at {expires_at}.", expires_at=expires_at)

@@ -48,19 +48,25 @@ def _env() -> "jinja2.Environment":
                               trim_blocks=True, lstrip_blocks=True)
 
 
-def render(template_key: str, *, project_name: str, variables: dict[str, Any], theme_id: str | None = None,
-           user_name: str | None = None, unsubscribe_link: str | None = None) -> RenderedEmail:
+def wrap(body_html: str, *, subject: str, project_name: str, theme_id: str | bool | None,
+         unsubscribe_link: str | None = None) -> str:
+    """An email body inside a theme: a theme id, None for the default theme, False for the empty theme."""
     from markupsafe import Markup
 
-    env = _env()
-    template = env.get_template(f"{template_key}.html")
+    theme_file = "theme_empty.html" if theme_id is False else \
+        THEMES.get(theme_id or DEFAULT_THEME_ID, THEMES[DEFAULT_THEME_ID])[1]
+    return _env().get_template(theme_file).render(subject=subject, body=Markup(body_html), project_name=project_name,
+                                                  unsubscribe_link=unsubscribe_link)
+
+
+def render(template_key: str, *, project_name: str, variables: dict[str, Any], theme_id: str | bool | None = None,
+           user_name: str | None = None, unsubscribe_link: str | None = None) -> RenderedEmail:
+    template = _env().get_template(f"{template_key}.html")
     context = template.new_context({"project_name": project_name, "user_name": user_name, **variables})
     subject = "".join(template.blocks["subject"](context)).strip()
     body = "".join(template.blocks["html"](context))
     text = "".join(template.blocks["text"](context)).strip() + "\n"
-    theme_file = THEMES.get(theme_id or DEFAULT_THEME_ID, THEMES[DEFAULT_THEME_ID])[1]
-    html = env.get_template(theme_file).render(subject=subject, body=Markup(body),
-                                               project_name=project_name, unsubscribe_link=unsubscribe_link)
+    html = wrap(body, subject=subject, project_name=project_name, theme_id=theme_id, unsubscribe_link=unsubscribe_link)
     if unsubscribe_link:
         text += f"\nUnsubscribe: {unsubscribe_link}\n"
     return RenderedEmail(subject, html, text)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from emulator.http.responses import text_response
-from emulator.http.routes import auth, contact_channels, inbox, misc, pages, users
+from emulator.http.routes import auth, contact_channels, emails, inbox, misc, pages, users
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -33,7 +33,8 @@ ALLOWED_HEADERS = ", ".join(["content-type", "authorization", "baggage", "sentry
 
 
 def api_routes() -> list:
-    return [*misc.api.routes, *auth.api.routes, *users.api.routes, *contact_channels.api.routes, *inbox.api.routes]
+    return [*misc.api.routes, *auth.api.routes, *users.api.routes, *contact_channels.api.routes, *inbox.api.routes,
+            *emails.api.routes]
 
 
 class ApiEnvelope:

@@ -1,0 +1,129 @@
+"""/emails: send-email, the outbox, delivery info, capacity boost, notification preferences and unsubscribing."""
+from __future__ import annotations
+
+from starlette.responses import HTMLResponse
+
+from emulator.domain import notifications, outbox, users
+from emulator.errors import E, StatusError
+from emulator.http import validation as v
+from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe
+
+api = RouteTable()
+
+# ---------------------------------------------------------------- notification preferences
+
+PREFERENCE_PARAMS = v.Obj({"user_id": UserIdOrMe(required=True), "notification_category_id": v.Uuid(required=True)})
+
+
+async def owner(ctx: Ctx, user_id: str, action: str):
+    if ctx.is_client and (ctx.user is None or ctx.user.id != user_id):
+        raise StatusError(403, f"Client can only {action} notification preferences for their own user.")
+    return await users.require(ctx.db, ctx.project, user_id)
+
+
+@api("/emails/notification-preference/{user_id}", "GET", params=v.Obj({"user_id": UserIdOrMe(required=True)}))
+async def list_preferences(ctx: Ctx):
+    user = await owner(ctx, ctx.params["user_id"], "read")
+    return {"items": await notifications.list_for(ctx.db, user), "is_paginated": False}
+
+
+@api("/emails/notification-preference/{user_id}/{notification_category_id}", "PATCH", params=PREFERENCE_PARAMS,
+     body=v.Obj({"enabled": v.Bool(required=True)}, required=True))
+async def update_preference(ctx: Ctx):
+    user = await owner(ctx, ctx.params["user_id"], "update")
+    category = notifications.by_id(ctx.params["notification_category_id"])
+    return await notifications.set_enabled(ctx.db, user, category, ctx.body["enabled"])
+
+
+# ---------------------------------------------------------------- send-email
+
+def _theme_test(value, path):
+    if value is None or value is False or (isinstance(value, str) and v.Uuid().check(value, path) is None):
+        return None
+    return f"{path} must be a UUID, false or null"
+
+
+def _variables_test(value, path):
+    return None if value is None or isinstance(value, dict) else f"{path} must be an object"
+
+
+SEND_BODY = v.Obj({
+    "user_ids": v.Arr(v.Uuid(required=True)),
+    "all_users": v.Bool(),
+    "subject": v.Str(),
+    "notification_category_name": v.Str(),
+    "theme_id": v.Json(test=_theme_test),
+    "is_high_priority": v.Bool(),
+    "scheduled_at_millis": v.Int(min_value=0),
+    "html": v.Str(),
+    "template_id": v.Uuid(),
+    "variables": v.Json(test=_variables_test),
+    "draft_id": v.Uuid(),
+}, required=True)
+
+
+def _check_send_body(body: dict) -> None:
+    problems = []
+    has_users, all_users = "user_ids" in body, body.get("all_users") is True
+    if "all_users" in body and body["all_users"] is not True:
+        problems.append("body.all_users must be true when given")
+    elif has_users == all_users:
+        problems.append("body must have exactly one of user_ids and all_users")
+    kinds = [k for k in ("html", "template_id", "draft_id") if k in body]
+    if len(kinds) != 1:
+        problems.append("body must have exactly one of html, template_id and draft_id")
+    if "variables" in body and "template_id" not in body:
+        problems.append("body.variables is only allowed together with body.template_id")
+    if problems:
+        raise E.schema("Request validation failed on POST /emails/send-email:\n"
+                       + "\n".join(f"  - {p}" for p in problems))
+
+
+@api("/emails/send-email", "POST", access=SERVER, body=SEND_BODY)
+async def send_email(ctx: Ctx):
+    _check_send_body(ctx.body)
+    if "draft_id" in ctx.body:
+        raise E.not_supported("Sending an email draft (draft_id)")
+    results = await outbox.send_email(ctx.db, ctx.state.mail, ctx.project, ctx.state.settings.base_url, ctx.body)
+    return {"results": results}
+
+
+# ---------------------------------------------------------------- outbox
+
+OUTBOX_QUERY = v.Obj({
+    "status": v.Str(one_of=outbox.STATUSES),
+    "simple_status": v.Str(one_of=outbox.SIMPLE_STATUSES),
+    "limit": v.Int(min_value=1, max_value=100),
+    "cursor": v.Str(),
+})
+
+
+@api("/emails/outbox", "GET", access=SERVER, query=OUTBOX_QUERY)
+async def list_outbox(ctx: Ctx):
+    return await outbox.list_outbox(ctx.db, ctx.project, ctx.query)
+
+
+@api("/emails/outbox/{id}", "GET", access=SERVER, params=v.Obj({"id": v.Uuid(required=True)}))
+async def get_outbox(ctx: Ctx):
+    return await outbox.get_outbox(ctx.db, ctx.project, ctx.params["id"])
+
+
+# ---------------------------------------------------------------- delivery info and capacity
+
+@api("/emails/delivery-info", "GET", access=SERVER)
+async def delivery_info(ctx: Ctx):
+    return await outbox.delivery_info(ctx.db, ctx.project)
+
+
+@api("/emails/capacity-boost", "POST", access=SERVER)
+async def capacity_boost(ctx: Ctx):
+    return outbox.capacity_boost(ctx.project)
+
+
+# ---------------------------------------------------------------- unsubscribe link (opened from an email)
+
+@api("/emails/unsubscribe-link", "GET", access=None, query=v.Obj({"code": v.Str(required=True)}))
+async def unsubscribe_link(ctx: Ctx):
+    if await outbox.unsubscribe(ctx.db, ctx.query["code"]):
+        return HTMLResponse("<p>Successfully unsubscribed from notification group</p>")
+    return HTMLResponse("<p>You have already unsubscribed from this notification group</p>")
