@@ -251,6 +251,11 @@ class E:
                            "would_work_if_email_was_verified": would_work_if_email_was_verified})
 
     @staticmethod
+    def email_not_editable(email_id: str, status: str) -> KnownError:
+        return KnownError("EMAIL_NOT_EDITABLE", 400, f"The email {email_id} can no longer be changed (status: {status}).",
+                          {"email_id": email_id, "status": status})
+
+    @staticmethod
     def multi_factor_authentication_required(attempt_code: str) -> KnownError:
         return _ke("MULTI_FACTOR_AUTHENTICATION_REQUIRED", 400,
                    "This user has multi-factor authentication: finish signing in at /auth/mfa/sign-in with this "

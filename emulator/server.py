@@ -107,11 +107,11 @@ async def serve(settings: Settings) -> None:
     app = create_app(state)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                                            access_log=False, lifespan="off", timeout_graceful_shutdown=2))
-    watcher = asyncio.create_task(config_file.watch())
+    background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state))]
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
-            await cancel_quietly(watcher)
+            await cancel_quietly(*background)
             await serving
             raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
         await asyncio.sleep(0.005)
@@ -122,23 +122,38 @@ async def serve(settings: Settings) -> None:
     except OSError as exc:
         server.should_exit = True
         await serving
-        await cancel_quietly(watcher)
+        await cancel_quietly(*background)
         raise SystemExit(f"could not serve SMTP on {settings.host}:{settings.smtp_port}: {exc.strerror or exc}")
     print(banner(settings, config_path, project, keys, time.perf_counter() - started), flush=True)
     try:
         await serving
     finally:
         smtp.close()
-        await cancel_quietly(watcher)
+        await cancel_quietly(*background)
         await engine.dispose()
 
 
-async def cancel_quietly(task: asyncio.Task) -> None:
-    task.cancel()
-    try:
-        await task
-    except (asyncio.CancelledError, Exception):
-        pass
+async def deliver_scheduled_emails(state: State) -> None:
+    """Background delivery: send-email calls with a future scheduled_at_millis go out when due."""
+    from emulator.domain import outbox
+
+    while True:
+        await asyncio.sleep(0.5)
+        try:
+            async with state.db.session() as db:
+                if await outbox.deliver_due(db, state.mail, state.projects.view):
+                    await db.commit()
+        except Exception:
+            log.exception("scheduled email delivery failed; retrying")
+
+
+async def cancel_quietly(*tasks: asyncio.Task) -> None:
+    for task in tasks:
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
 
 
 def run(settings: Settings) -> None:

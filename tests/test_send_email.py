@@ -302,3 +302,47 @@ def test_theme_choices(emu):
         assert r.status_code == 200, r.text
     assert wait_mail(emu, email, "Bare")["html"] == "<!DOCTYPE html>\n<html><body><p>bare</p></body></html>"
     assert ">XYZ789</p>" in wait_mail(emu, email, "XYZ789")["html"]
+
+
+# ---- scheduled sending and outbox edits ------------------------------------------------------------------------------
+
+def _scheduled(emu, delay_ms=3000):
+    import time as _time
+    email = f"sched-{uuid.uuid4().hex[:10]}@example.com"
+    with emu.server() as s:
+        user = s.post("/users", json={"primary_email": email}).json()
+        r = s.post("/emails/send-email", json={"user_ids": [user["id"]], "html": "<p>later</p>", "subject": "Later",
+                                               "scheduled_at_millis": int(_time.time() * 1000) + delay_ms})
+        assert r.status_code == 200, r.text
+        items = s.get("/emails/outbox").json()["items"]
+    item = next(i for i in items if i["to"]["user_id"] == user["id"])
+    return email, item
+
+
+def test_scheduled_email_waits_then_goes_out(emu):
+    email, item = _scheduled(emu)
+    assert item["status"] == "scheduled" and item["simple_status"] == "in-progress"
+    with emu.http() as h:
+        assert h.get("/emulator/inbox/messages", params={"to": email}).json()["items"] == []
+        r = h.get("/emulator/inbox/wait", params={"to": email, "since": 0, "timeout": 10})
+    assert r.status_code == 200 and r.json()["subject"] == "Later"
+    with emu.server() as s:
+        after = s.get(f"/emails/outbox/{item['id']}").json()
+    assert after["status"] == "sent" and after["has_delivered"] is True
+
+
+def test_outbox_pause_resume_cancel_and_not_editable(emu):
+    email, item = _scheduled(emu, delay_ms=60_000)
+    with emu.server() as s:
+        path = f"/emails/outbox/{item['id']}"
+        assert s.patch(path, json={"is_paused": True}).json()["status"] == "paused"
+        assert s.patch(path, json={"is_paused": False}).json()["status"] == "scheduled"
+        cancelled = s.patch(path, json={"cancel": True}).json()
+        assert cancelled["status"] == "skipped" and cancelled["skipped_reason"] == "MANUALLY_CANCELLED"
+        r = s.patch(path, json={"is_paused": True})
+        assert r.status_code == 400 and r.headers["x-stack-known-error"] == "EMAIL_NOT_EDITABLE"
+        assert r.json()["details"] == {"email_id": item["id"], "status": "skipped"}
+        assert s.patch(path, json={"cancel": False}).json()["code"] == "SCHEMA_ERROR"
+        assert s.patch("/emails/outbox/00000000-0000-0000-0000-000000000000", json={}).status_code == 404
+    with emu.client() as c:
+        assert c.patch(f"/emails/outbox/{item['id']}", json={}).status_code == 401

@@ -149,23 +149,81 @@ async def _send_one(db: AsyncSession, bus: mail.MailBus, project: ProjectView, b
     item.update(has_rendered=True, rendered_at_millis=now_millis(), subject=subject, html=html, text=text,
                 is_transactional=not category.can_disable, is_high_priority=bool(body.get("is_high_priority")),
                 notification_category_id=category.id)
-    primary = users.primary_channel(user)
-    skipped = None
-    if primary is None:
-        skipped = ("USER_HAS_NO_PRIMARY_EMAIL", {})
-    elif not await notifications.is_enabled(db, user.id, category):
-        skipped = ("USER_UNSUBSCRIBED", {})
-    if skipped:
-        item.update(status="skipped", simple_status="ok", skipped_reason=skipped[0], skipped_details=skipped[1],
-                    skipped_at_millis=now_millis())
+    if item["scheduled_at_millis"] > now_millis():
+        item.update(status="scheduled", simple_status="in-progress")  # the delivery loop sends it when due
         return _save(db, project, item)
+    await _deliver(db, bus, project, user, item)
+    _save(db, project, item)
+
+
+async def _deliver(db: AsyncSession, bus: mail.MailBus, project: ProjectView, user: User | None,
+                   item: dict[str, Any]) -> None:
+    """Send a rendered item to the user's current primary email, or mark why it was skipped."""
+    primary = users.primary_channel(user) if user is not None else None
+    skipped = None
+    if user is None:
+        skipped = "USER_ACCOUNT_DELETED"
+    elif primary is None:
+        skipped = "USER_HAS_NO_PRIMARY_EMAIL"
+    elif not await notifications.is_enabled(db, user.id, notifications.by_id(item["notification_category_id"])):
+        skipped = "USER_UNSUBSCRIBED"
+    if skipped:
+        item.update(status="skipped", simple_status="ok", skipped_reason=skipped, skipped_details={},
+                    skipped_at_millis=now_millis(), updated_at_millis=now_millis())
+        return
     item["started_sending_at_millis"] = now_millis()
-    await mail.send(db, bus, project_id=project.id, to=[primary.value], subject=subject, html=html, text=text,
-                    sender=sender(project))
+    await mail.send(db, bus, project_id=project.id, to=[primary.value], subject=item["subject"], html=item["html"],
+                    text=item["text"], sender=sender(project))
     done = now_millis()
     item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
                 can_have_delivery_info=False, updated_at_millis=done)
-    _save(db, project, item)
+
+
+async def deliver_due(db: AsyncSession, bus: mail.MailBus, project_view) -> int:
+    """Send every scheduled, unpaused email whose time has come. `project_view(db, id)` gives a ProjectView."""
+    now = now_millis()
+    rows = [row for row in (await db.execute(select(EmailOutbox).where(EmailOutbox.status == "scheduled"))).scalars()
+            if row.item["scheduled_at_millis"] <= now]
+    for row in rows:
+        item = dict(row.item)
+        project = await project_view(db, row.project_id)
+        user = await db.get(User, item["to"]["user_id"])
+        if project is None:
+            continue
+        await _deliver(db, bus, project, user, item)
+        _store(row, item)
+    return len(rows)
+
+
+EDITABLE = ("paused", "preparing", "rendering", "render-error", "scheduled", "queued", "server-error")
+
+
+async def update_outbox(db: AsyncSession, project: ProjectView, outbox_id: str, body: dict[str, Any]) -> dict:
+    """Pause, resume, cancel or reschedule an email that has not gone out yet."""
+    row = await _row(db, project, outbox_id)
+    item = dict(row.item)
+    if item["status"] not in EDITABLE:
+        raise E.email_not_editable(outbox_id, item["status"])
+    if {"tsx_source", "theme_id", "to", "variables"} & body.keys():
+        raise E.not_supported("Changing the content or recipient of an outbox email")
+    now = now_millis()
+    if body.get("cancel"):
+        item.update(status="skipped", simple_status="ok", skipped_reason="MANUALLY_CANCELLED", skipped_details={},
+                    skipped_at_millis=now)
+    else:
+        for field in ("scheduled_at_millis", "skip_deliverability_check", "is_paused"):
+            if field in body:
+                item[field] = body[field]
+        if item["status"] in ("paused", "scheduled"):
+            item.update(status="paused" if item["is_paused"] else "scheduled", simple_status="in-progress")
+    item["updated_at_millis"] = now
+    _store(row, item)
+    return item
+
+
+def _store(row: EmailOutbox, item: dict[str, Any]) -> None:
+    row.item, row.status, row.simple_status = item, item["status"], item["simple_status"]
+    row.delivered_at_millis = item.get("delivered_at_millis")
 
 
 def _save(db: AsyncSession, project: ProjectView, item: dict[str, Any]) -> None:
@@ -197,11 +255,15 @@ async def list_outbox(db: AsyncSession, project: ProjectView, query: dict[str, A
             "pagination": {"next_cursor": following.id if following else None}}
 
 
-async def get_outbox(db: AsyncSession, project: ProjectView, outbox_id: str) -> dict[str, Any]:
+async def _row(db: AsyncSession, project: ProjectView, outbox_id: str) -> EmailOutbox:
     row = await db.get(EmailOutbox, outbox_id)
     if row is None or row.project_id != project.id:
         raise StatusError(404, "Email not found in the outbox")
-    return row.item
+    return row
+
+
+async def get_outbox(db: AsyncSession, project: ProjectView, outbox_id: str) -> dict[str, Any]:
+    return (await _row(db, project, outbox_id)).item
 
 
 # ---------------------------------------------------------------- unsubscribe

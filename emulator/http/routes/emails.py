@@ -62,7 +62,7 @@ SEND_BODY = v.Obj({
 }, required=True)
 
 
-def _check_send_body(body: dict) -> None:
+def _check_send_body(body: dict, path: str) -> None:
     problems = []
     has_users, all_users = "user_ids" in body, body.get("all_users") is True
     if "all_users" in body and body["all_users"] is not True:
@@ -75,13 +75,13 @@ def _check_send_body(body: dict) -> None:
     if "variables" in body and "template_id" not in body:
         problems.append("body.variables is only allowed together with body.template_id")
     if problems:
-        raise E.schema("Request validation failed on POST /emails/send-email:\n"
+        raise E.schema(f"Request validation failed on POST {path}:\n"
                        + "\n".join(f"  - {p}" for p in problems))
 
 
 @api("/emails/send-email", "POST", access=SERVER, body=SEND_BODY)
 async def send_email(ctx: Ctx):
-    _check_send_body(ctx.body)
+    _check_send_body(ctx.body, ctx.request.url.path)
     if "draft_id" in ctx.body:
         raise E.not_supported("Sending an email draft (draft_id)")
     results = await outbox.send_email(ctx.db, ctx.state.mail, ctx.project, ctx.state.settings.base_url, ctx.body)
@@ -103,9 +103,20 @@ async def list_outbox(ctx: Ctx):
     return await outbox.list_outbox(ctx.db, ctx.project, ctx.query)
 
 
-@api("/emails/outbox/{id}", "GET", access=SERVER, params=v.Obj({"id": v.Uuid(required=True)}))
+OUTBOX_PARAMS = v.Obj({"id": v.Uuid(required=True)})
+
+
+@api("/emails/outbox/{id}", "GET", access=SERVER, params=OUTBOX_PARAMS)
 async def get_outbox(ctx: Ctx):
     return await outbox.get_outbox(ctx.db, ctx.project, ctx.params["id"])
+
+
+@api("/emails/outbox/{id}", "PATCH", access=SERVER, params=OUTBOX_PARAMS, body=v.Obj({
+    "is_paused": v.Bool(), "cancel": v.Bool(one_of=(True,)), "scheduled_at_millis": v.Int(min_value=0),
+    "skip_deliverability_check": v.Bool(), "tsx_source": v.Str(), "theme_id": v.Json(), "to": v.Json(),
+    "variables": v.Json()}, required=True))
+async def update_outbox(ctx: Ctx):
+    return await outbox.update_outbox(ctx.db, ctx.project, ctx.params["id"], ctx.body)
 
 
 # ---------------------------------------------------------------- delivery info and capacity
