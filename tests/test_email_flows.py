@@ -2,7 +2,6 @@
 import re
 import uuid
 
-import pytest
 
 CALLBACK = "http://localhost:3000/handler/callback?keep=1"
 PROJECT_NAME = "Local Emulator: hexclave.config.py"

@@ -20,8 +20,7 @@ def shape(channel: ContactChannel) -> dict[str, Any]:
 
 
 async def _check_auth_free(db: AsyncSession, project_id: str, value: str, user_id: str) -> None:
-    other = await users.find_by_auth_email(db, project_id, value)
-    if other is not None and other.id != user_id:
+    if await users.email_used_for_auth_by_other(db, project_id, value, user_id):
         raise E.contact_channel_already_used_for_auth(value)
 
 

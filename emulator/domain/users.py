@@ -115,10 +115,9 @@ async def find_by_auth_email(db: AsyncSession, project_id: str, email: str) -> U
     return await db.get(User, row[0]) if row else None
 
 
-async def _check_auth_email_free(db: AsyncSession, project_id: str, email: str, user_id: str | None) -> None:
+async def email_used_for_auth_by_other(db: AsyncSession, project_id: str, email: str, user_id: str | None) -> bool:
     other = await find_by_auth_email(db, project_id, email)
-    if other is not None and other.id != user_id:
-        raise E.user_email_already_exists(normalize_email(email))
+    return other is not None and other.id != user_id
 
 
 def _check_password_allowed(project: ProjectView) -> None:
@@ -142,7 +141,8 @@ async def _apply_primary_email(db: AsyncSession, project: ProjectView, user: Use
     if email is None and auth_enabled:
         raise StatusError(400, "primary_email_auth_enabled cannot be true without primary_email")
     if email is not None and auth_enabled:
-        await _check_auth_email_free(db, project.id, email, user.id)
+        if await email_used_for_auth_by_other(db, project.id, email, user.id):
+            raise E.user_email_already_exists(email)
 
     if current is not None and current.value != email:
         current.is_primary = False  # demoted, not deleted

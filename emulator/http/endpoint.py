@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator.errors import E, KnownError, StatusError
+from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.auth import Auth, parse_auth
 from emulator.http.responses import error_response, json_response
@@ -58,6 +58,11 @@ class Ctx:
     @property
     def is_client(self) -> bool:
         return self.auth.access_type == "client"
+
+    def forbid_other_user(self, user_id: str | None, message: str) -> None:
+        """Client access may only act on the signed-in user (403 text otherwise); server access on anyone."""
+        if self.is_client and (self.user is None or user_id != self.user.id):
+            raise StatusError(403, message)
 
 
 async def parse_body(request: Request) -> Any:

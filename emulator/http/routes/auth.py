@@ -213,14 +213,9 @@ async def create_session(ctx: Ctx):
             "access_token": ctx.state.signer.access_token(ctx.project, user, session.id)}
 
 
-def check_own_user(ctx: Ctx, user_id: str | None, message: str) -> None:
-    if ctx.is_client and (ctx.user is None or user_id != ctx.user.id):
-        raise StatusError(403, message)
-
-
 @api("/auth/sessions", "GET", query=v.Obj({"user_id": UserIdOrMe(required=True)}))
 async def list_sessions(ctx: Ctx):
-    check_own_user(ctx, ctx.query["user_id"], "Client can only list sessions for their own user.")
+    ctx.forbid_other_user(ctx.query["user_id"], "Client can only list sessions for their own user.")
     await users.require(ctx.db, ctx.project, ctx.query["user_id"])
     items = await sessions.list_for_user(ctx.db, ctx.project, ctx.query["user_id"],
                                          include_impersonation=ctx.auth.access_type == "admin",
@@ -254,8 +249,8 @@ async def refresh_current(ctx: Ctx):
 async def delete_session(ctx: Ctx):
     user_id = ctx.query.get("user_id")
     if ctx.is_client:
-        check_own_user(ctx, user_id or (ctx.user.id if ctx.user else None),
-                       "Client can only delete sessions for their own user.")
+        ctx.forbid_other_user(user_id or (ctx.user.id if ctx.user else None),
+                              "Client can only delete sessions for their own user.")
         user_id = ctx.user.id
     session = await sessions.get(ctx.db, ctx.project, ctx.params["session_id"])
     if session is None or (user_id is not None and session.user_id != user_id):

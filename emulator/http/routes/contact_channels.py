@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from emulator.domain import contact_channels as channels
 from emulator.domain import users
-from emulator.errors import E, StatusError
+from emulator.errors import E
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable, UserIdOrMe
 from emulator.http.responses import json_response, success
@@ -31,8 +31,7 @@ def update_body(access_type: str | None) -> v.Obj:
 
 
 async def owner(ctx: Ctx, user_id: str, action: str):
-    if ctx.is_client and (ctx.user is None or ctx.user.id != user_id):
-        raise StatusError(403, f"Client can only {action} contact channels for their own user.")
+    ctx.forbid_other_user(user_id, f"Client can only {action} contact channels for their own user.")
     return await users.require(ctx.db, ctx.project, user_id)
 
 

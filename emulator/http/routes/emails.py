@@ -4,7 +4,7 @@ from __future__ import annotations
 from starlette.responses import HTMLResponse
 
 from emulator.domain import notifications, outbox, users
-from emulator.errors import E, StatusError
+from emulator.errors import E
 from emulator.http import validation as v
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe
 
@@ -16,8 +16,7 @@ PREFERENCE_PARAMS = v.Obj({"user_id": UserIdOrMe(required=True), "notification_c
 
 
 async def owner(ctx: Ctx, user_id: str, action: str):
-    if ctx.is_client and (ctx.user is None or ctx.user.id != user_id):
-        raise StatusError(403, f"Client can only {action} notification preferences for their own user.")
+    ctx.forbid_other_user(user_id, f"Client can only {action} notification preferences for their own user.")
     return await users.require(ctx.db, ctx.project, user_id)
 
 
