@@ -296,3 +296,144 @@ class E:
     def email_capacity_boost_already_active(expires_at: str) -> KnownError:
         return _ke("EMAIL_CAPACITY_BOOST_ALREADY_ACTIVE", 409,
                    f"An email capacity boost is already active; it ends at {expires_at}.", expires_at=expires_at)
+
+    # ---- teams and permissions ----
+
+    @staticmethod
+    def team_not_found(team_id: str) -> KnownError:
+        return _ke("TEAM_NOT_FOUND", 404, f"There is no team {team_id} in this project.", team_id=team_id)
+
+    @staticmethod
+    def team_membership_not_found(team_id: str, user_id: str) -> KnownError:
+        return _ke("TEAM_MEMBERSHIP_NOT_FOUND", 404, f"User {user_id} is not a member of team {team_id}.",
+                   team_id=team_id, user_id=user_id)
+
+    @staticmethod
+    def team_membership_already_exists() -> KnownError:
+        return _ke("TEAM_MEMBERSHIP_ALREADY_EXISTS", 409, "The user is already a member of this team.")
+
+    @staticmethod
+    def team_invitation_restricted_user_not_allowed(reason: dict) -> KnownError:
+        return _ke("TEAM_INVITATION_RESTRICTED_USER_NOT_ALLOWED", 403,
+                   f"A restricted user ({reason['type']}) cannot accept team invitations; finish onboarding first.",
+                   restricted_reason=reason)
+
+    @staticmethod
+    def permission_not_found(permission_id: str) -> KnownError:
+        return _ke("PERMISSION_NOT_FOUND", 404,
+                   f"There is no permission {permission_id!r}; define it in rbac.permissions of hexclave.config.py.",
+                   permission_id=permission_id)
+
+    @staticmethod
+    def wrong_permission_scope(permission_id: str, expected_scope: str, actual_scope: str | None) -> KnownError:
+        return _ke("WRONG_PERMISSION_SCOPE", 404,
+                   f"Permission {permission_id!r} is a {actual_scope} permission, but a {expected_scope} permission "
+                   "was expected here.",
+                   permission_id=permission_id, expected_scope=expected_scope, actual_scope=actual_scope)
+
+    @staticmethod
+    def contained_permission_not_found(permission_id: str) -> KnownError:
+        return _ke("CONTAINED_PERMISSION_NOT_FOUND", 400,
+                   f"The contained permission {permission_id!r} does not exist in this scope.",
+                   permission_id=permission_id)
+
+    @staticmethod
+    def permission_id_already_exists(permission_id: str) -> KnownError:
+        return _ke("PERMISSION_ID_ALREADY_EXISTS", 400, f"A permission with id {permission_id!r} already exists.",
+                   permission_id=permission_id)
+
+    @staticmethod
+    def team_permission_required(team_id: str, user_id: str, permission_id: str) -> KnownError:
+        return _ke("TEAM_PERMISSION_REQUIRED", 401,
+                   f"User {user_id} needs permission {permission_id} in team {team_id} for this.",
+                   team_id=team_id, user_id=user_id, permission_id=permission_id)
+
+    @staticmethod
+    def team_permission_not_found(team_id: str, user_id: str, permission_id: str) -> KnownError:
+        return _ke("TEAM_PERMISSION_NOT_FOUND", 401,
+                   f"User {user_id} was not granted permission {permission_id} in team {team_id}.",
+                   team_id=team_id, user_id=user_id, permission_id=permission_id)
+
+    @staticmethod
+    def project_permission_required(user_id: str, permission_id: str) -> KnownError:
+        return _ke("PROJECT_PERMISSION_REQUIRED", 401, f"User {user_id} needs project permission {permission_id}.",
+                   user_id=user_id, permission_id=permission_id)
+
+    # ---- user and team API keys ----
+
+    @staticmethod
+    def api_key_not_found() -> KnownError:
+        return _ke("API_KEY_NOT_FOUND", 404, "No such API key in this project.")
+
+    @staticmethod
+    def api_key_expired() -> KnownError:
+        return _ke("API_KEY_EXPIRED", 401, "This API key has expired.")
+
+    @staticmethod
+    def api_key_revoked() -> KnownError:
+        return _ke("API_KEY_REVOKED", 401, "This API key was revoked.")
+
+    @staticmethod
+    def wrong_api_key_type(expected_type: str, actual_type: str) -> KnownError:
+        return _ke("WRONG_API_KEY_TYPE", 400,
+                   f"This endpoint takes {expected_type} API keys, but a {actual_type} API key was given.",
+                   expected_type=expected_type, actual_type=actual_type)
+
+    # ---- OAuth ----
+
+    @staticmethod
+    def oauth_provider_not_found_or_not_enabled() -> KnownError:
+        return _ke("OAUTH_PROVIDER_NOT_FOUND_OR_NOT_ENABLED", 400,
+                   "This OAuth provider is not configured for the project (auth.oauth.providers), or has no type.")
+
+    @staticmethod
+    def oauth_extra_scope_not_available_with_shared_oauth_keys() -> KnownError:
+        return _ke("OAUTH_EXTRA_SCOPE_NOT_AVAILABLE_WITH_SHARED_OAUTH_KEYS", 400,
+                   "Extra provider scopes need the project's own OAuth keys; this provider uses the shared keys "
+                   "(set isShared: False for it).")
+
+    @staticmethod
+    def oauth_access_token_not_available_with_shared_oauth_keys() -> KnownError:
+        return _ke("OAUTH_ACCESS_TOKEN_NOT_AVAILABLE_WITH_SHARED_OAUTH_KEYS", 400,
+                   "Provider access tokens are not handed out for providers on the shared OAuth keys.")
+
+    @staticmethod
+    def outer_oauth_timeout() -> KnownError:
+        return _ke("OUTER_OAUTH_TIMEOUT", 408, "This OAuth sign-in took too long; please start it again.")
+
+    @staticmethod
+    def oauth_provider_access_denied() -> KnownError:
+        return _ke("OAUTH_PROVIDER_ACCESS_DENIED", 400, "The OAuth provider did not grant access.")
+
+    @staticmethod
+    def oauth_provider_temporarily_unavailable() -> KnownError:
+        return _ke("OAUTH_PROVIDER_TEMPORARILY_UNAVAILABLE", 503,
+                   "The OAuth provider is unavailable at the moment; please try signing in again.")
+
+    @staticmethod
+    def oauth_connection_already_connected_to_another_user() -> KnownError:
+        return _ke("OAUTH_CONNECTION_ALREADY_CONNECTED_TO_ANOTHER_USER", 409,
+                   "This provider account is already connected to another user.")
+
+    @staticmethod
+    def oauth_connection_not_connected_to_user() -> KnownError:
+        return _ke("OAUTH_CONNECTION_NOT_CONNECTED_TO_USER", 400, "The user has no such connected OAuth account.")
+
+    @staticmethod
+    def oauth_connection_does_not_have_required_scope() -> KnownError:
+        return _ke("OAUTH_CONNECTION_DOES_NOT_HAVE_REQUIRED_SCOPE", 400,
+                   "The connected account was not granted the requested scope; the user must connect it again.")
+
+    @staticmethod
+    def oauth_provider_account_id_already_used_for_sign_in() -> KnownError:
+        return _ke("OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN", 400,
+                   "Another OAuth account with this account ID is already used for signing in.")
+
+    @staticmethod
+    def invalid_authorization_code() -> KnownError:
+        return _ke("INVALID_AUTHORIZATION_CODE", 400, "The authorization code is wrong, used or expired.")
+
+    @staticmethod
+    def invalid_scope(scope: str) -> KnownError:
+        # The reference takes the scope but sends no details.
+        return _ke("INVALID_SCOPE", 400, f"The scope {scope!r} is not valid; the only scope is 'legacy'.")

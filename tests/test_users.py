@@ -624,7 +624,6 @@ def test_list_only_anonymous_requires_include_anonymous(emu):
     text_error(r, 400, "only_anonymous=true requires include_anonymous=true")
 
 
-@pytest.mark.skip(reason="teams come with the teams issue (#4); /teams answers 404 until then")
 def test_list_by_team(emu):
     tag = unique("Team")
     member = create_user(emu, display_name=f"{tag} member")

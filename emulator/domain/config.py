@@ -111,6 +111,11 @@ SCHEMA = Obj(
                     "google", "github", "microsoft", "spotify", "facebook", "discord", "gitlab", "bitbucket",
                     "linkedin", "apple", "x", "twitch")),
                 allowSignIn=BOOL, allowConnectedAccounts=BOOL,
+                # Environment-level keys upstream. The emulator always simulates the provider (see README).
+                isShared=BOOL, clientId=STR, clientSecret=STR, facebookConfigId=STR, microsoftTenantId=STR,
+                appleBundles=Record(Obj(bundleId=STR)),
+                # Emulator only: identities offered on the simulated provider's sign-in page, keyed by account id.
+                emulatorIdentities=Record(Obj(email=STR, displayName=STR, profileImageUrl=STR, emailVerified=BOOL)),
             )),
         ),
         signUpRules=Record(Obj(
@@ -161,7 +166,20 @@ DEFAULTS: dict[str, Any] = {
         "signUpRules": {},
         "signUpRulesDefaultAction": "allow",
     },
-    "rbac": {"permissions": {}, "defaultPermissions": {"teamCreator": {}, "teamMember": {}, "signUp": {}}},
+    # The roles every new platform project starts with; a config can redefine them, or switch a default off
+    # with False (e.g. `"teamCreator": {"team_admin": False}`).
+    "rbac": {
+        "permissions": {
+            "team_member": {"description": "Default permission for team members", "scope": "team",
+                            "containedPermissionIds": {"$read_members": True, "$invite_members": True}},
+            "team_admin": {"description": "Default permission for team admins", "scope": "team",
+                           "containedPermissionIds": {p: True for p in (
+                               "$update_team", "$delete_team", "$read_members", "$remove_members",
+                               "$invite_members", "$manage_api_keys")}},
+        },
+        "defaultPermissions": {"teamCreator": {"team_admin": True}, "teamMember": {"team_member": True},
+                               "signUp": {}},
+    },
     "teams": {"createPersonalTeamOnSignUp": False, "allowClientTeamCreation": False},
     "users": {"allowClientUserDeletion": False},
     "onboarding": {"requireEmailVerification": False},

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from emulator.domain import permissions, teams
 from emulator.domain.passwords import check_imported_hash, hash_password
 from emulator.domain.projects import ProjectView, now_millis
 from emulator.errors import E, StatusError
@@ -42,12 +43,6 @@ def restricted_reason(user: User, project: ProjectView) -> dict[str, str] | None
     return None
 
 
-def team_server_shape(team: Team) -> dict[str, Any]:
-    return {"id": team.id, "display_name": team.display_name, "profile_image_url": team.profile_image_url,
-            "client_metadata": team.client_metadata, "client_read_only_metadata": team.client_read_only_metadata,
-            "server_metadata": team.server_metadata, "created_at_millis": team.created_at_millis}
-
-
 def server_shape(user: User, project: ProjectView, team: Team | None) -> dict[str, Any]:
     primary = primary_channel(user)
     reason = restricted_reason(user, project)
@@ -58,7 +53,7 @@ def server_shape(user: User, project: ProjectView, team: Team | None) -> dict[st
         "primary_email_verified": bool(primary and primary.is_verified),
         "primary_email_auth_enabled": bool(primary and primary.used_for_auth),
         "display_name": user.display_name,
-        "selected_team": team_server_shape(team) if team else None,
+        "selected_team": teams.server_shape(team) if team else None,
         "selected_team_id": team.id if team else None,
         "profile_image_url": user.profile_image_url,
         "signed_up_at_millis": user.signed_up_at_millis,
@@ -162,11 +157,9 @@ async def _apply_primary_email(db: AsyncSession, project: ProjectView, user: Use
     current.used_for_auth = auth_enabled
 
 
-async def _apply_selected_team(db: AsyncSession, user: User, team_id: str | None) -> None:
+async def _apply_selected_team(db: AsyncSession, project: ProjectView, user: User, team_id: str | None) -> None:
     if team_id is not None:
-        member = await db.get(TeamMember, (team_id, user.id))
-        if member is None:
-            raise StatusError(400, "Selected team not found or the user is not a member of it")
+        await permissions.require_membership(db, project, team_id, user.id)
     user.selected_team_id = team_id
 
 
@@ -207,6 +200,7 @@ async def apply_update(db: AsyncSession, project: ProjectView, user: User, data:
     if data.get("is_anonymous") is False and user.is_anonymous:
         user.is_anonymous = False
         user.signed_up_at_millis = now_millis()
+        await _rename_personal_teams(db, user, data.get("display_name"), data.get("primary_email"))
 
     await _apply_primary_email(db, project, user, data)
 
@@ -226,7 +220,15 @@ async def apply_update(db: AsyncSession, project: ProjectView, user: User, data:
         await db.execute(delete(RefreshToken).where(*condition))
 
     if "selected_team_id" in data:
-        await _apply_selected_team(db, user, data["selected_team_id"])
+        await _apply_selected_team(db, project, user, data["selected_team_id"])
+
+
+async def _rename_personal_teams(db: AsyncSession, user: User, display_name: str | None, email: str | None) -> None:
+    """An anonymous user's personal team is named after them once they sign up for real."""
+    stmt = select(Team).join(TeamMember, TeamMember.team_id == Team.id).where(
+        TeamMember.user_id == user.id, Team.display_name == teams.PERSONAL_TEAM_DEFAULT_NAME)
+    for team in (await db.execute(stmt)).scalars():
+        team.display_name = teams.personal_team_name(display_name, email)
 
 
 async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], *, rounds: int) -> User:
@@ -236,6 +238,11 @@ async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], *
                 restricted_by_admin=False, contact_channels=[])
     db.add(user)
     await apply_update(db, project, user, {k: v for k, v in data.items() if k != "is_anonymous"}, rounds=rounds)
+    await db.flush()
+    await permissions.grant_sign_up_defaults(db, project, user.id)
+    if project.config["teams"]["createPersonalTeamOnSignUp"]:
+        primary = primary_channel(user)
+        await teams.create_personal_team(db, project, user, primary.value if primary else None)
     await db.flush()
     return user
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from emulator.http.responses import text_response
-from emulator.http.routes import auth, contact_channels, emails, inbox, misc, pages, users
+from emulator.http.routes import api_keys, auth, contact_channels, emails, inbox, misc, pages, permissions, teams, users
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -34,7 +34,8 @@ ALLOWED_HEADERS = ", ".join(["content-type", "authorization", "baggage", "sentry
 
 def api_routes() -> list:
     return [*misc.api.routes, *auth.api.routes, *users.api.routes, *contact_channels.api.routes, *inbox.api.routes,
-            *emails.api.routes]
+            *emails.api.routes, *teams.api.routes, *permissions.api.routes,
+            *api_keys.api.routes]
 
 
 class ApiEnvelope:

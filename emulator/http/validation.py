@@ -244,3 +244,18 @@ class Arr(Schema):
         if isinstance(out, list):
             out = [self.item.validate(v, f"{path}[{i}]", errors) for i, v in enumerate(out)]
         return out
+
+
+_IMAGE_DATA_URL = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp|avif|bmp|svg\+xml|x-icon|vnd\.microsoft\.icon)"
+                             r";base64,([A-Za-z0-9+/]+={0,2})$")
+
+
+def is_image_data_url(url: str) -> bool:
+    """Clients may only upload images inline, as base64 data URLs of at most 1 MB."""
+    match = _IMAGE_DATA_URL.match(url)
+    if not match or len(url) > 1_000_000:
+        return False
+    try:
+        return len(base64.b64decode(match.group(2), validate=True)) > 0
+    except ValueError:
+        return False

@@ -183,3 +183,121 @@ class NotificationPreference(Base):
     category_id: Mapped[str] = mapped_column(String, primary_key=True)
     project_id: Mapped[str] = mapped_column(String, index=True)
     enabled: Mapped[bool] = mapped_column(Boolean)
+
+
+class TeamPermissionGrant(Base):
+    """A team permission granted directly to a member. Rows of permissions missing from the config are kept and
+    ignored, so a permission that comes back in a later config edit is granted again."""
+    __tablename__ = "team_permission_grants"
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    permission_id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class ProjectPermissionGrant(Base):
+    """A project permission granted directly to a user."""
+    __tablename__ = "project_permission_grants"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    permission_id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class UserOrTeamApiKey(Base):
+    """An API key a user or a team created (`/user-api-keys`, `/team-api-keys`); `secret` is the full key value."""
+    __tablename__ = "user_team_api_keys"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String)  # "user" or "team"
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    secret: Mapped[str] = mapped_column(String, unique=True)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+    expires_at_millis: Mapped[int | None] = mapped_column(Integer)
+    manually_revoked_at_millis: Mapped[int | None] = mapped_column(Integer)
+
+
+# ---- OAuth ------------------------------------------------------------------------------------------------------
+
+class OAuthOuterInfo(Base):
+    """One OAuth sign-in in progress: what /auth/oauth/authorize was asked, keyed by the state sent to the provider."""
+    __tablename__ = "oauth_outer_info"
+    inner_state: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    info: Mapped[Any] = mapped_column(JSON)
+    expires_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class OAuthAccount(Base):
+    """A user's account at an OAuth provider (`/oauth-providers`, `users.oauth_providers`, connected accounts)."""
+    __tablename__ = "oauth_accounts"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider_config_id: Mapped[str] = mapped_column(String)
+    provider_account_id: Mapped[str] = mapped_column(String)
+    email: Mapped[str | None] = mapped_column(String)
+    allow_sign_in: Mapped[bool] = mapped_column(Boolean, default=True)
+    allow_connected_accounts: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_oauth_accounts_lookup", "project_id", "provider_config_id", "provider_account_id"),)
+
+
+class OAuthProviderToken(Base):
+    """A token the provider gave for an OAuth account: `kind` is "access" or "refresh"."""
+    __tablename__ = "oauth_provider_tokens"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    oauth_account_id: Mapped[str] = mapped_column(ForeignKey("oauth_accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String)
+    token: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[Any] = mapped_column(JSON)  # list of scope strings
+    expires_at_millis: Mapped[int | None] = mapped_column(Integer)
+    is_valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class OAuthAuthorizationCode(Base):
+    """An outer authorization code (the platform as OAuth server to its SDK), exchanged at /auth/oauth/token."""
+    __tablename__ = "oauth_authorization_codes"
+    code: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    user_id: Mapped[str] = mapped_column(String)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    code_challenge: Mapped[str] = mapped_column(String)
+    code_challenge_method: Mapped[str] = mapped_column(String)
+    new_user: Mapped[bool] = mapped_column(Boolean)
+    after_callback_redirect_url: Mapped[str | None] = mapped_column(Text)
+    granted_refresh_token_id: Mapped[str | None] = mapped_column(String)
+    expires_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class OAuthSimIdentity(Base):
+    """An identity someone signed in with at a simulated provider; offered again on that provider's page."""
+    __tablename__ = "oauth_sim_identities"
+    provider_type: Mapped[str] = mapped_column(String, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String, primary_key=True)
+    email: Mapped[str | None] = mapped_column(String)
+    name: Mapped[str | None] = mapped_column(String)
+    avatar_url: Mapped[str | None] = mapped_column(Text)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_used_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class OAuthSimGrant(Base):
+    """What a simulated provider issued: an authorization code, an access token or a refresh token (`kind`)."""
+    __tablename__ = "oauth_sim_grants"
+    token: Mapped[str] = mapped_column(String, primary_key=True)
+    kind: Mapped[str] = mapped_column(String)
+    provider_type: Mapped[str] = mapped_column(String)
+    account_id: Mapped[str] = mapped_column(String)
+    client_id: Mapped[str] = mapped_column(String)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[Any] = mapped_column(JSON, default=dict)  # code: redirect_uri, PKCE, nonce; refresh: next error
+    expires_at_millis: Mapped[int | None] = mapped_column(Integer)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,13 +1,12 @@
 """/users and /users/me."""
 from __future__ import annotations
 
-import base64
-import re
 
 from emulator.domain import users
 from emulator.domain.passwords import MAX_LENGTH, check_strength
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
+from emulator.http.validation import is_image_data_url
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe
 from emulator.http.responses import json_response, success
 
@@ -81,19 +80,6 @@ async def update(ctx: Ctx, user) -> dict:
     return await shape_for(ctx, user)
 
 
-_IMAGE_DATA_URL = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp|avif|bmp|svg\+xml|x-icon|vnd\.microsoft\.icon)"
-                             r";base64,([A-Za-z0-9+/]+={0,2})$")
-
-
-def is_image_data_url(url: str) -> bool:
-    """Clients may only upload images inline, as base64 data URLs of at most 1 MB."""
-    match = _IMAGE_DATA_URL.match(url)
-    if not match or len(url) > 1_000_000:
-        return False
-    try:
-        return len(base64.b64decode(match.group(2), validate=True)) > 0
-    except ValueError:
-        return False
 
 
 def me(ctx: Ctx):

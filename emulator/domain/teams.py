@@ -1,0 +1,111 @@
+"""Teams and team memberships: create (with the creator's default permissions), join, leave, delete."""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from sqlalchemy import delete as sql_delete, select, update as sql_update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from emulator.domain import permissions
+from emulator.domain.projects import ProjectView, now_millis
+from emulator.errors import E
+from emulator.store.models import Team, TeamMember, TeamPermissionGrant, User
+
+CLIENT_FIELDS = ("id", "display_name", "profile_image_url", "client_metadata", "client_read_only_metadata")
+EDITABLE_FIELDS = ("display_name", "profile_image_url", "client_metadata", "client_read_only_metadata",
+                   "server_metadata")
+PERSONAL_TEAM_DEFAULT_NAME = "Personal Team"
+
+
+def server_shape(team: Team) -> dict[str, Any]:
+    return {"id": team.id, "display_name": team.display_name, "profile_image_url": team.profile_image_url,
+            "client_metadata": team.client_metadata, "client_read_only_metadata": team.client_read_only_metadata,
+            "server_metadata": team.server_metadata, "created_at_millis": team.created_at_millis}
+
+
+def client_shape(team: Team) -> dict[str, Any]:
+    server = server_shape(team)
+    return {k: server[k] for k in CLIENT_FIELDS}
+
+
+async def require(db: AsyncSession, project: ProjectView, team_id: str) -> Team:
+    team = await db.get(Team, team_id)
+    if team is None or team.project_id != project.id:
+        raise E.team_not_found(team_id)
+    return team
+
+
+async def list_teams(db: AsyncSession, project: ProjectView, user_id: str | None) -> list[Team]:
+    stmt = select(Team).where(Team.project_id == project.id)
+    if user_id:
+        stmt = stmt.join(TeamMember, TeamMember.team_id == Team.id).where(TeamMember.user_id == user_id)
+    return list((await db.execute(stmt.order_by(Team.created_at_millis, Team.id))).scalars())
+
+
+async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], creator_id: str | None) -> Team:
+    team = Team(id=str(uuid.uuid4()), project_id=project.id, created_at_millis=now_millis(),
+                **{k: data.get(k) for k in EDITABLE_FIELDS})
+    db.add(team)
+    await db.flush()
+    if creator_id:
+        await permissions.require_user(db, project, creator_id)
+        await add_member(db, project, team, creator_id, "creator")
+    return team
+
+
+def update(team: Team, data: dict[str, Any]) -> None:
+    for field in EDITABLE_FIELDS:
+        if field in data:
+            setattr(team, field, data[field])
+
+
+async def delete(db: AsyncSession, team: Team) -> None:
+    await _unselect(db, team.id)
+    await db.delete(team)
+    await db.flush()
+
+
+async def add_member(db: AsyncSession, project: ProjectView, team: Team, user_id: str,
+                     kind: Literal["creator", "member"] = "member") -> TeamMember:
+    """Add a user to a team with the config's default permissions for creators or members."""
+    if await db.get(TeamMember, (team.id, user_id)) is not None:
+        raise E.team_membership_already_exists()
+    member = TeamMember(team_id=team.id, user_id=user_id, project_id=project.id, created_at_millis=now_millis())
+    db.add(member)
+    await db.flush()
+    await permissions.grant_team_defaults(db, project, team.id, user_id, kind)
+    return member
+
+
+async def remove_member(db: AsyncSession, project: ProjectView, team_id: str, user_id: str) -> None:
+    member = await permissions.require_membership(db, project, team_id, user_id)
+    await _unselect(db, team_id, user_id)
+    await db.execute(sql_delete(TeamPermissionGrant).where(TeamPermissionGrant.team_id == team_id,
+                                                           TeamPermissionGrant.user_id == user_id))
+    await db.delete(member)
+    await db.flush()
+
+
+async def _unselect(db: AsyncSession, team_id: str, user_id: str | None = None) -> None:
+    """A user's selected team stops being selected when they leave it or it is deleted."""
+    stmt = sql_update(User).where(User.selected_team_id == team_id)
+    if user_id:
+        stmt = stmt.where(User.id == user_id)
+    await db.execute(stmt.values(selected_team_id=None).execution_options(synchronize_session="fetch"))
+
+
+def personal_team_name(display_name: str | None, primary_email: str | None) -> str:
+    if display_name:
+        return f"{display_name}'s Team"
+    if primary_email:
+        return f"{primary_email}'s Team"
+    return PERSONAL_TEAM_DEFAULT_NAME
+
+
+async def create_personal_team(db: AsyncSession, project: ProjectView, user: User, primary_email: str | None) -> Team:
+    """The team `teams.createPersonalTeamOnSignUp` gives each new user: they create it, and it is selected."""
+    team = await create(db, project, {"display_name": personal_team_name(user.display_name, primary_email)}, None)
+    await add_member(db, project, team, user.id, "creator")
+    user.selected_team_id = team.id
+    return team
