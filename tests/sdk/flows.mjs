@@ -278,6 +278,7 @@ const CALLBACK = {
   magicLink: "http://localhost:3000/handler/magic-link-callback",
   passwordReset: "http://localhost:3000/handler/password-reset",
   emailVerification: "http://localhost:3000/handler/email-verification",
+  teamInvitation: "http://localhost:3000/handler/team-invitation",
 };
 const INBOX_WAIT_S = 10;
 
@@ -781,6 +782,84 @@ const flows = {
     eq((await client.getUser({ or: "throw" })).id, created.id, "user id signed in by an env-configured client app");
   },
 
+  // --- teams, permissions, invitations, API keys ---------------------------------------------------------
+  async "client-teams"() {
+    const app = clientApp();
+    await signUp(app, uniqueEmail("teams"));
+    const user = await app.getUser({ or: "throw" });
+    const team = await user.createTeam({ displayName: "SDK Team" });
+    check(typeof team.id === "string" && team.id.length === 36, `createTeam() returned id ${JSON.stringify(team.id)}`);
+    eq((await user.listTeams()).map((t) => t.displayName), ["SDK Team"], "listTeams() display names");
+    eq((await app.getUser({ or: "throw" })).selectedTeam?.id, team.id, "selectedTeam after createTeam()");
+    eq(await user.hasPermission(team, "$update_team"), true, "hasPermission(team, $update_team) of the creator");
+    eq((await user.listPermissions(team, { recursive: false })).map((p) => p.id), ["team_admin"], "direct permissions of the creator");
+    await team.update({ displayName: "SDK Team Renamed" });
+    eq((await user.listTeams()).map((t) => t.displayName), ["SDK Team Renamed"], "listTeams() after team.update()");
+    await team.delete();
+    eq((await user.listTeams()).length, 0, "listTeams() after team.delete()");
+    eq((await app.getUser({ or: "throw" })).selectedTeam, null, "selectedTeam after deleting it");
+  },
+
+  async "server-teams-permissions"() {
+    const server = serverApp();
+    const owner = await server.createUser({ primaryEmail: uniqueEmail("owner"), primaryEmailAuthEnabled: true, password: PASSWORD });
+    const member = await server.createUser({ primaryEmail: uniqueEmail("member"), primaryEmailAuthEnabled: true, password: PASSWORD });
+    const team = await server.createTeam({ displayName: "Server Team", creatorUserId: owner.id });
+    await team.addUser(member.id);
+    eq((await team.listUsers()).map((u) => u.id).sort(), [owner.id, member.id].sort(), "team.listUsers() ids");
+    eq(await member.hasPermission(team, "$remove_members"), false, "member has $remove_members before the grant");
+    await member.grantPermission(team, "moderator");
+    eq(await member.hasPermission(team, "$remove_members"), true, "member has $remove_members through moderator");
+    eq((await member.listPermissions(team, { recursive: false })).map((p) => p.id).sort(), ["moderator", "team_member"], "member's direct team permissions");
+    await member.revokePermission(team, "moderator");
+    eq(await member.hasPermission(team, "moderator"), false, "moderator after revokePermission()");
+    eq(await member.hasPermission("read_reports"), false, "project permission before the grant");
+    await member.grantPermission("read_reports");
+    eq(await member.hasPermission("read_reports"), true, "project permission after grantPermission()");
+    eq((await server.listTeams({ userId: member.id })).map((t) => t.id), [team.id], "server listTeams({userId})");
+    await team.removeUser(member.id);
+    eq((await team.listUsers()).map((u) => u.id), [owner.id], "team.listUsers() after removeUser()");
+  },
+
+  async "client-team-invitation"() {
+    const ownerApp = clientApp();
+    await signUp(ownerApp, uniqueEmail("inviter"));
+    const owner = await ownerApp.getUser({ or: "throw" });
+    const team = await owner.createTeam({ displayName: "Invite Team" });
+    const inviteeEmail = uniqueEmail("invitee");
+    const since = Date.now();
+    await team.inviteUser({ email: inviteeEmail, callbackUrl: CALLBACK.teamInvitation });
+    const mail = await inboxWait(inviteeEmail, "join", { since });
+    const code = codeFromMail(mail, CALLBACK.teamInvitation);
+    const inviteeApp = clientApp();
+    await signUp(inviteeApp, inviteeEmail);
+    resultOk(await inviteeApp.verifyTeamInvitationCode(code), "verifyTeamInvitationCode()");
+    eq(resultOk(await inviteeApp.getTeamInvitationDetails(code), "getTeamInvitationDetails()").teamDisplayName, "Invite Team", "invitation details teamDisplayName");
+    resultOk(await inviteeApp.acceptTeamInvitation(code), "acceptTeamInvitation()");
+    const invitee = await inviteeApp.getUser({ or: "throw" });
+    eq((await invitee.listTeams()).map((t) => t.id), [team.id], "invitee's teams after accepting");
+    eq((await team.listUsers()).length, 2, "team.listUsers() after the invitee joined");
+    await expectCodeError(inviteeApp.acceptTeamInvitation(code), "acceptTeamInvitation() with a used code");
+  },
+
+  async "api-keys"() {
+    const app = clientApp();
+    await signUp(app, uniqueEmail("keys"));
+    const user = await app.getUser({ or: "throw" });
+    const key = await user.createApiKey({ description: "sdk key", expiresAt: new Date(Date.now() + 3600_000) });
+    check(typeof key.value === "string" && key.value.startsWith("sk_"), `createApiKey().value is ${JSON.stringify(key.value)}`);
+    const server = serverApp();
+    eq((await server.getUser({ apiKey: key.value }))?.id, user.id, "server getUser({apiKey})");
+    const listed = await user.listApiKeys();
+    eq(listed.map((k) => k.value.lastFour), [key.value.slice(-4)], "listApiKeys() lastFour");
+    const team = await user.createTeam({ displayName: "Key Team" });
+    const teamKey = await team.createApiKey({ description: "team key", expiresAt: null });
+    eq((await server.getTeam({ apiKey: teamKey.value }))?.id, team.id, "server getTeam({apiKey})");
+    eq(await server.getUser({ apiKey: teamKey.value }), null, "getUser({apiKey}) with a team key");
+    await listed[0].revoke();
+    eq(await server.getUser({ apiKey: key.value }), null, "getUser({apiKey}) after revoke()");
+  },
+
   // --- token refresh (own chain: waits for a real expiry) -----------------------------------------------
   async "token-refresh"() {
     check(CFG.lifetime > 20, `HEXCLAVE_EMU_TOKEN_LIFETIME=${CFG.lifetime}: must be > 20 s, the SDK refuses tokens with < 20 s left`);
@@ -855,7 +934,8 @@ const mainChain = ["client-project", "client-sign-up", "client-sign-up-duplicate
   "client-sign-in", "client-wrong-password", "client-update-user", "client-sign-out", "client-anonymous", "client-delete-self",
   "server-create-get-list", "server-user-signs-in-on-client", "server-update-user", "server-delete-user", "banner-env",
   "client-magic-link-sign-in", "client-otp-sign-in", "client-magic-link-upgrades-anonymous", "client-password-reset", "client-email-verification",
-  "client-send-verification-email", "client-contact-channels"];
+  "client-send-verification-email", "client-contact-channels", "client-teams", "server-teams-permissions",
+  "client-team-invitation", "api-keys"];
 const refreshChain = ["token-refresh", "expired-access-token-rejected"];
 
 // ---------------------------------------------------------------------------------------------------------
