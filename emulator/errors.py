@@ -107,8 +107,8 @@ class E:
                           {"expired_at_millis": expired_at_millis})
 
     @staticmethod
-    def invalid_project_for_admin_access_token() -> KnownError:
-        return _ke("INVALID_PROJECT_FOR_ADMIN_ACCESS_TOKEN", 401, "Admin access tokens must come from the internal project.")
+    def expected_internal_project() -> KnownError:
+        return _ke("EXPECTED_INTERNAL_PROJECT", 401, "This endpoint only works on the internal project.")
 
     @staticmethod
     def admin_access_token_is_not_admin() -> KnownError:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator import __version__
 from emulator.domain import config as config_mod
-from emulator.domain import projects
+from emulator.domain import project_admin, projects
 from emulator.domain.mail import MailBus
 from emulator.domain.sessions import TokenSigner
 from emulator.settings import Settings
@@ -99,6 +99,9 @@ async def serve(settings: Settings) -> None:
 
     directory = projects.ProjectDirectory()
     directory.bind(project.id, config_file)
+    async with database.session() as db:
+        await project_admin.ensure_local_emulator_owner(db, directory, settings.bcrypt_rounds)
+        await db.commit()
     state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds), directory,
                   MailBus())
 

@@ -50,7 +50,7 @@ def full(emu, message_id: str) -> dict:
 
 
 SUMMARY_KEYS = {"id", "project_id", "source", "created_at_millis", "from", "to", "subject", "preview", "code", "links",
-                "has_html", "attachment_count"}
+                "has_html", "attachment_count", "relay"}
 
 
 # ---- capture over SMTP -------------------------------------------------------------------------------------------
@@ -72,6 +72,7 @@ def test_plain_text_message_through_list_get_raw_and_inbucket(emu):
     assert item["preview"] == "Just text. Your code is K7Q2XZ."
     assert item["code"] == "K7Q2XZ" and item["links"] == []
     assert item["has_html"] is False and item["attachment_count"] == 0
+    assert item["relay"] is None  # only platform mail is relayed (see test_mail_relay)
 
     message = full(emu, item["id"])
     assert set(message) == SUMMARY_KEYS | {"text", "html", "headers", "attachments"}
@@ -103,6 +104,38 @@ def test_plain_text_message_through_list_get_raw_and_inbucket(emu):
         assert h.get(f"/mailbox/{local}/{item['id']}/source").content == r.content
         assert h.get(f"/mailbox/someone-else-{uuid.uuid4().hex[:6]}").json() == []
         assert h.get(f"/mailbox/someone-else/{item['id']}").status_code == 404
+
+
+def test_inbucket_delete_message_and_purge_mailbox(emu):
+    tag = uuid.uuid4().hex[:10]
+    alice, bob = f"alice-{tag}@example.com", f"bob-{tag}@example.com"
+    for n in range(3):
+        send_raw(emu, alice, f"To: {alice}\r\nSubject: a{n}\r\n\r\nhi\r\n".encode())
+    send_raw(emu, f"alice-{tag}+news@example.com", "Subject: tagged\r\n\r\nhi\r\n".encode())
+    send_raw(emu, bob, f"To: {bob}\r\nSubject: b\r\n\r\nhi\r\n".encode())
+    with inbox(emu) as h:
+        listed = h.get(f"/mailbox/alice-{tag}").json()
+        assert [m["subject"] for m in listed] == ["a0", "a1", "a2", "tagged"]
+        first = listed[0]["id"]
+
+        r = h.delete(f"/mailbox/alice-{tag}/{first}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+        assert r.json() == "OK"
+        assert h.get(f"/emulator/inbox/messages/{first}").status_code == 404  # gone from the inbox too
+        assert h.delete(f"/mailbox/alice-{tag}/{first}").status_code == 404  # already deleted
+        bob_id = h.get(f"/mailbox/bob-{tag}").json()[0]["id"]
+        assert h.delete(f"/mailbox/alice-{tag}/{bob_id}").status_code == 404  # not in this mailbox
+        assert [m["subject"] for m in h.get(f"/mailbox/alice-{tag}").json()] == ["a1", "a2", "tagged"]
+
+        # A whole address names its mailbox too; the purge answers "OK" even for an empty mailbox.
+        r = h.delete(f"/mailbox/ALICE-{tag}@example.com")
+        assert r.status_code == 200 and r.json() == "OK"
+        assert h.get(f"/mailbox/alice-{tag}").json() == []
+        assert h.delete(f"/mailbox/alice-{tag}").json() == "OK"
+        assert [m["subject"] for m in h.get(f"/mailbox/bob-{tag}").json()] == ["b"]  # other mailboxes untouched
+        # /api/latest serves the same routes
+        latest = emu.url + f"/api/latest/mailbox/bob-{tag}"
+        assert h.delete(latest).json() == "OK" and h.get(latest).json() == []
 
 
 def test_unknown_message_is_a_plain_404(emu):

@@ -293,14 +293,16 @@ def test_theme_choices(emu):
         r = s.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>bare</p>", "subject": "Bare",
                                               "theme_id": False})
         assert r.status_code == 200, r.text
-        r = s.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>x</p>",
+        # An unknown theme falls back to the project's theme, as upstream (no error).
+        r = s.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>x</p>", "subject": "Fallback",
                                               "theme_id": str(uuid.uuid4())})
-        assert r.status_code == 400 and r.text == "No theme found with given theme_id"
+        assert r.status_code == 200, r.text
         r = s.post("/emails/send-email", json={"user_ids": [user_id], "template_id": MAGIC_LINK_TEMPLATE,
                                               "theme_id": False,
                                               "variables": {"otp": "XYZ789", "magicLink": "https://e.x/m"}})
         assert r.status_code == 200, r.text
     assert wait_mail(emu, email, "Bare")["html"] == "<!DOCTYPE html>\n<html><body><p>bare</p></body></html>"
+    assert "<!DOCTYPE html>" in wait_mail(emu, email, "Fallback")["html"]  # Default Light
     assert ">XYZ789</p>" in wait_mail(emu, email, "XYZ789")["html"]
 
 
@@ -346,3 +348,70 @@ def test_outbox_pause_resume_cancel_and_not_editable(emu):
         assert s.patch("/emails/outbox/00000000-0000-0000-0000-000000000000", json={}).status_code == 404
     with emu.client() as c:
         assert c.patch(f"/emails/outbox/{item['id']}", json={}).status_code == 401
+
+
+# ---- custom templates and themes from hexclave.config.py -----------------------------------------------------------
+
+CUSTOM_TEMPLATE = "5b7e2c1a-0f3d-4c8e-9a6b-2d1e3f4a5b6c"
+CUSTOM_THEME = "9c4d1e2f-3a5b-4c6d-8e7f-0a1b2c3d4e5f"
+TEMPLATE_TSX = "export function EmailTemplate({ variables }) { return <p>Hi {variables.name}</p>; }"
+
+
+def test_custom_config_template_and_theme_are_delivered_unrendered():
+    from support import start_emulator
+    from wire import write_config
+
+    e = start_emulator(config=write_config({"emails": {
+        "selectedThemeId": CUSTOM_THEME,
+        "themes": {CUSTOM_THEME: {"displayName": "Brand", "tsxSource": "export function EmailTheme() {}"}},
+        "templates": {CUSTOM_TEMPLATE: {"displayName": "Weekly digest", "tsxSource": TEMPLATE_TSX}}}}))
+    try:
+        email = fresh_email()
+        user_id = make_user(e, email)
+        with e.server() as s:
+            r = s.post("/emails/send-email", json={
+                "user_ids": [user_id], "template_id": CUSTOM_TEMPLATE, "notification_category_name": "Marketing",
+                "variables": {"name": "<b>Zoë</b>", "count": 3, "link": "https://app.example/x?code=abc"}})
+            assert r.status_code == 200, r.text
+            r = s.post("/emails/send-email", json={"user_ids": [user_id], "template_id": CUSTOM_TEMPLATE,
+                                                  "subject": "Your digest"})
+            assert r.status_code == 200, r.text
+            r = s.post("/emails/send-email", json={"user_ids": [user_id], "template_id": str(uuid.uuid4())})
+            assert r.status_code == 400 and r.text == "No template found with given template_id"
+            r = s.post("/emails/send-email", json={  # built-in ids still render, in Default Light
+                "user_ids": [user_id], "template_id": MAGIC_LINK_TEMPLATE,
+                "variables": {"otp": "QRS456", "magicLink": "https://example.com/m?code=q"}})
+            assert r.status_code == 200, r.text
+
+        message = wait_mail(e, email, "Weekly digest")  # the template's displayName
+        headers = message["headers"]
+        assert ["X-Hexclave-Emulator-Template", f"{CUSTOM_TEMPLATE} (not rendered)"] in headers
+        assert ["X-Hexclave-Emulator-Theme", f"{CUSTOM_THEME} (not rendered; Default Light used)"] in headers
+        for part in (message["html"], message["text"]):
+            assert "hexclave-emulator does not render TSX email templates" in part and CUSTOM_TEMPLATE in part
+        assert "&lt;b&gt;Zoë&lt;/b&gt;" in message["html"] and "<b>Zoë</b>" not in message["html"]  # escaped
+        assert 'name: "<b>Zoë</b>"' in message["text"] and "count: 3" in message["text"]
+        assert "https://app.example/x?code=abc" in message["links"]
+        assert "Click here to unsubscribe from these emails" in message["html"]  # a Marketing email
+        assert "/api/v1/emails/unsubscribe-link?code=" in message["text"]
+
+        overridden = wait_mail(e, email, "Your digest")
+        assert "No variables were passed to the template." in overridden["text"]
+        assert "unsubscribe" not in overridden["html"].lower()  # transactional
+        builtin = wait_mail(e, email, "Your code is QRS456")
+        assert ">QRS456</p>" in builtin["html"]
+        assert not [h for h in builtin["headers"] if h[0] == "X-Hexclave-Emulator-Template"]
+
+        items = [i for i in outbox_items(e)["items"] if i["email_programmatic_call_template_id"] == CUSTOM_TEMPLATE]
+        assert len(items) == 2 and all(i["status"] == "sent" for i in items)
+        assert all(i["tsx_source"] == TEMPLATE_TSX for i in items)
+    finally:
+        e.stop()
+
+
+def test_draft_id_is_not_supported(emu):
+    user_id = make_user(emu, fresh_email())
+    with emu.server() as s:
+        r = s.post("/emails/send-email", json={"user_ids": [user_id], "draft_id": str(uuid.uuid4())})
+    assert r.status_code == 501 and r.json()["code"] == "NOT_SUPPORTED_BY_EMULATOR"
+    assert "draft" in r.json()["error"]

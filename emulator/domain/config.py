@@ -95,6 +95,7 @@ TRUE_SET = Record(Scalar(bool, name="true"))
 INTERVAL = AnyValue()  # [count, "day"|"week"|"month"|"year"]; checked by the payments module
 
 PERMISSION_ID = re.compile(r"^\$?[a-z0-9_:]+$")
+EMAIL_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 SCHEMA = Obj(
     project=Obj(requirePublishableClientKey=BOOL),
@@ -138,9 +139,14 @@ SCHEMA = Obj(
     apiKeys=Obj(enabled=Obj(team=BOOL, user=BOOL)),
     emails=Obj(
         selectedThemeId=STR,
-        themes=Record(Obj(displayName=STR, tsxSource=STR)),
-        templates=Record(Obj(displayName=STR, tsxSource=STR, themeId=Scalar(str, bool, name="a theme id or false"))),
-        server=AnyValue(),
+        # Template and theme ids are UUIDs, as upstream (send-email's template_id must be one).
+        themes=Record(Obj(displayName=STR, tsxSource=STR), EMAIL_ID),
+        templates=Record(Obj(displayName=STR, tsxSource=STR, themeId=Scalar(str, bool, name="a theme id or false")),
+                         EMAIL_ID),
+        # The project's own SMTP server; with isShared False and a host, platform mail is also relayed there.
+        server=Obj(isShared=BOOL, provider=Scalar(str, name="a string", choices=("smtp", "resend", "managed")),
+                   host=STR, port=INT, username=STR, password=STR, senderName=STR, senderEmail=STR,
+                   managedSubdomain=STR, managedSenderLocalPart=STR),
     ),
     payments=Obj(
         blockNewPurchases=BOOL, autoPay=Obj(interval=INTERVAL), testMode=BOOL,
@@ -212,28 +218,119 @@ def validate(config: Any) -> dict[str, Any]:
     return config
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        if value is None:
-            continue
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
+# ---- overrides and rendering --------------------------------------------------------------------------------------
+# An override is a dict whose top-level keys may use dot notation ("teams.allowClientTeamCreation"); levels are
+# merged with `override()` and the result is laid over the defaults by `render()`.
+
+def override(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """The platform's merge of two overrides: each top-level key of `over` replaces that key of `base` and every
+    `key.`-prefixed key under it; everything else of `base` stays."""
+    out = {k: v for k, v in base.items() if not any(k == o or k.startswith(o + ".") for o in over)}
+    out.update(over)
     return out
 
 
-def render(override: dict[str, Any]) -> dict[str, Any]:
-    """The full config: defaults with the override on top (dotted top-level keys expanded first)."""
-    nested: dict[str, Any] = {}
-    for key, value in override.items():
-        parts = key.split(".")
-        target = nested
-        for part in parts[:-1]:
-            target = target.setdefault(part, {})
-        target[parts[-1]] = value
-    return _merge(DEFAULTS, nested)
+def remove_keys(config: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """Drop `keys` from an override, whether written dotted or nested; dropping `a.b` also drops `a.b.c`."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if any(key == k or key.startswith(k + ".") for k in keys):
+            continue
+        inner = [k[len(key) + 1:] for k in keys if k.startswith(key + ".")]
+        if inner and isinstance(value, dict):
+            value = remove_keys(value, inner)
+            if not value:
+                continue
+        out[key] = value
+    return out
+
+
+def nest(config: dict[str, Any]) -> dict[str, Any]:
+    """An override with its dotted keys expanded into nested dicts (what a config file holds). Shallow keys first;
+    missing parents are created; null removes an existing key and is kept otherwise (it then means "reset")."""
+    out: dict[str, Any] = {}
+    conflicts = []
+    for key in sorted(config, key=lambda k: k.count(".")):
+        *path, last = key.split(".")
+        target = out
+        for part in path:
+            if target.get(part) is None:
+                target[part] = {}
+            target = target[part]
+            if not isinstance(target, dict):
+                conflicts.append(key)
+                break
+        else:
+            value = config[key]
+            if value is None and last in target:
+                del target[last]
+            else:
+                target[last] = nest(value) if isinstance(value, dict) else copy.deepcopy(value)
+    if conflicts:
+        raise ValueError("conflicting keys: " + ", ".join(conflicts))
+    return out
+
+
+def _child(spec: Spec | None, key: str) -> Spec | None:
+    if isinstance(spec, Obj):
+        return spec.fields.get(key)
+    if isinstance(spec, Record):
+        return spec.value
+    return None
+
+
+def _fill(value: Any, default: Any, spec: Spec | None) -> Any:
+    """`value` with the defaults filled in under it. null means "the default" for a field, and "gone" for a record
+    entry (so a default role can be removed); a record entry that is given replaces the default entry whole."""
+    if not isinstance(value, dict):
+        return copy.deepcopy(value)
+    if isinstance(spec, Record):
+        out = {k: _fill(v, None, spec.value) for k, v in value.items() if v is not None}
+        extra = {k: d for k, d in default.items() if k not in value} if isinstance(default, dict) else {}
+    else:
+        out = {k: _fill(v, default.get(k) if isinstance(default, dict) else None, _child(spec, k))
+               for k, v in value.items() if v is not None}
+        extra = {k: d for k, d in default.items() if k not in out} if isinstance(default, dict) else {}
+    out.update(copy.deepcopy(extra))
+    return out
+
+
+def render(*overrides: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The full config: the overrides (lowest level first) merged with `override()`, then applied over the defaults
+    (`base`) shallowest key first. A dotted key into an entry that does not exist is dropped, like the platform."""
+    base = DEFAULTS if base is None else base
+    merged: dict[str, Any] = {}
+    for level in overrides:
+        merged = override(merged, level or {})
+    tree = copy.deepcopy(base)
+    for key in sorted(merged, key=lambda k: k.count(".")):
+        *path, last = key.split(".")
+        parent, spec, default = tree, SCHEMA, base
+        for part in path:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+            spec, default = _child(spec, part), default.get(part) if isinstance(default, dict) else None
+        if not isinstance(parent, dict):
+            continue
+        sub_default = None if isinstance(spec, Record) or not isinstance(default, dict) else default.get(last)
+        value = merged[key]
+        if value is None and sub_default is None:
+            parent.pop(last, None)
+        else:
+            parent[last] = _fill(value if value is not None else sub_default, sub_default, _child(spec, last))
+    return _sanitize(tree)
+
+
+def _sanitize(config: dict[str, Any]) -> dict[str, Any]:
+    """What the platform does to a rendered config: OAuth providers without a type are left out, sign-up rules are
+    ordered by priority (highest first), then id."""
+    oauth = config.get("auth", {}).get("oauth", {})
+    if isinstance(oauth.get("providers"), dict):
+        oauth["providers"] = {k: p for k, p in oauth["providers"].items() if isinstance(p, dict) and p.get("type")}
+    rules = config.get("auth", {}).get("signUpRules")
+    if isinstance(rules, dict):
+        config["auth"]["signUpRules"] = dict(sorted(
+            rules.items(), key=lambda kv: (-(kv[1].get("priority") or 0) if isinstance(kv[1], dict) else 0, kv[0])))
+    return config
 
 
 # ---- config files -------------------------------------------------------------------------------------------------

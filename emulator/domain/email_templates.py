@@ -32,11 +32,33 @@ THEMES = {
 DEFAULT_THEME_ID = "1df07ae6-abf3-4a40-83a5-a1a2cbe336ac"
 
 
+UNRENDERED_TEMPLATE = "unrendered_template"  # stands in for a config template's TSX
+THEME_HEADER = "X-Hexclave-Emulator-Theme"
+TEMPLATE_HEADER = "X-Hexclave-Emulator-Template"
+
+
 @dataclass(frozen=True)
 class RenderedEmail:
     subject: str
     html: str
     text: str
+
+
+def resolve_theme(emails_config: dict[str, Any], theme_id: str | bool | None) -> tuple[str | bool, str | None]:
+    """The theme to render with (a built-in id, or False for the empty theme) and the config theme that could not be
+    rendered in its place, if any. As upstream: an id that is neither built in nor in the config falls back to the
+    project's selected theme; a custom TSX theme from the config is replaced by Default Light."""
+    if theme_id is False:
+        return False, None
+    custom = emails_config.get("themes") or {}
+    chosen = theme_id if theme_id in THEMES or theme_id in custom else emails_config.get("selectedThemeId")
+    if chosen in THEMES:
+        return chosen, None
+    return DEFAULT_THEME_ID, (chosen if chosen in custom else None)
+
+
+def theme_headers(unrendered_theme: str | None) -> list[tuple[str, str]]:
+    return [(THEME_HEADER, f"{unrendered_theme} (not rendered; Default Light used)")] if unrendered_theme else []
 
 
 @lru_cache(maxsize=1)

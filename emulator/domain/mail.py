@@ -2,7 +2,8 @@
 stored as an EmailMessage and announced on the MailBus, for the inbox API and the inbox page.
 
 Publishing: `store` only queues the message on the session; the MailBus hears of it when that session COMMITS
-(a rollback drops it), so a waiter never sees a message that was then rolled back.
+(a rollback drops it), so a waiter never sees a message that was then rolled back. Relaying a platform email to the
+project's own SMTP server (emulator.domain.mail_relay) starts after that commit too.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from emulator.domain import mail_relay
 from emulator.domain.projects import now_millis
 from emulator.store.models import EmailMessage
 
@@ -319,6 +321,18 @@ class MailBus:
     def __init__(self) -> None:
         self._waiters: list[tuple[Callable[[EmailMessage], bool], asyncio.Future]] = []
         self._streams: set[asyncio.Queue] = set()
+        # Set by the SMTP server at start-up: relays record their outcome in `database`, and never go to `own_smtp`.
+        self.database = None
+        self.own_smtp: tuple[str, int] | None = None
+        self._relays: set[asyncio.Task] = set()
+
+    def attach(self, database, own_smtp: tuple[str, int]) -> None:
+        self.database, self.own_smtp = database, own_smtp
+
+    def start_relay(self, job: "mail_relay.Job") -> None:
+        task = asyncio.get_running_loop().create_task(mail_relay.run(self.database, self.own_smtp, job))
+        self._relays.add(task)  # a reference, so the task is not collected before it ends
+        task.add_done_callback(self._relays.discard)
 
     def publish(self, message: EmailMessage) -> None:
         for predicate, future in list(self._waiters):
@@ -372,6 +386,7 @@ class MailBus:
 
 
 _PENDING = "mail_pending_publish"
+_PENDING_RELAYS = "mail_pending_relays"
 
 
 @event.listens_for(Session, "after_commit")
@@ -382,11 +397,17 @@ def _publish_after_commit(session: Session) -> None:
             bus.publish(message)
         except Exception:
             log.exception("could not announce caught message %s", message.id)
+    for bus, job in session.info.pop(_PENDING_RELAYS, None) or ():
+        try:
+            bus.start_relay(job)
+        except Exception:
+            log.exception("could not start relaying message %s", job.message_id)
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_PENDING_RELAYS, None)
 
 
 # ---------------------------------------------------------------- storing and sending
@@ -466,7 +487,8 @@ def _body_part(body: str, subtype: str) -> bytes:
     return head.encode("ascii") + data.replace(b"\n", b"\r\n")
 
 
-def build(*, to: list[str], subject: str, html: str, text: str, sender: str) -> bytes:
+def build(*, to: list[str], subject: str, html: str, text: str, sender: str,
+          extra_headers: list[tuple[str, str]] = ()) -> bytes:
     """A multipart/alternative message (text, then html) with Date and Message-ID, as bytes on the wire.
 
     Assembled with the stdlib's header helpers rather than email.message.EmailMessage, whose header objects made
@@ -480,6 +502,7 @@ def build(*, to: list[str], subject: str, html: str, text: str, sender: str) -> 
         ("Message-ID", email.utils.make_msgid(domain=MESSAGE_ID_DOMAIN)),
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        *((name, _encoded_header(value)) for name, value in extra_headers),
     ]
     head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
     separator = f"\r\n--{boundary}\r\n".encode("ascii")
@@ -488,11 +511,20 @@ def build(*, to: list[str], subject: str, html: str, text: str, sender: str) -> 
 
 
 async def send(db: AsyncSession, bus: MailBus, *, project_id: str, to: list[str], subject: str, html: str,
-               text: str, sender: str) -> EmailMessage:
-    """What the platform's own emails call: build the MIME message and catch it (source "platform")."""
-    raw = build(to=to, subject=subject, html=html, text=text, sender=sender)
-    return await store(db, bus, raw=raw, project_id=project_id, source="platform",
-                       envelope_to=_addresses(list(to)) or list(to))
+               text: str, sender: str, extra_headers: list[tuple[str, str]] = (),
+               relay: "mail_relay.Target | None" = None, outbox_id: str | None = None) -> EmailMessage:
+    """What the platform's own emails call: build the MIME message and catch it (source "platform").
+
+    With `relay`, the same message also goes to that SMTP server once `db` commits (see mail_relay)."""
+    raw = build(to=to, subject=subject, html=html, text=text, sender=sender, extra_headers=extra_headers)
+    recipients = _addresses(list(to)) or list(to)
+    message = await store(db, bus, raw=raw, project_id=project_id, source="platform", envelope_to=recipients)
+    if relay is not None:
+        envelope_from = relay.sender_email or (_addresses([sender]) or [""])[0]
+        job = mail_relay.Job(message.id, relay, raw, envelope_from, recipients, outbox_id)
+        message.relay_at_send = mail_relay.begin(db, job)  # what the wait API and the live stream show
+        db.info.setdefault(_PENDING_RELAYS, []).append((bus, job))
+    return message
 
 
 # ---------------------------------------------------------------- JSON shapes
@@ -502,7 +534,13 @@ def preview(m: EmailMessage) -> str:
     return " ".join(source[:PREVIEW_CHARS * 4].split())[:PREVIEW_CHARS]
 
 
-def summary(m: EmailMessage) -> dict:
+_AT_SEND = object()
+
+
+def summary(m: EmailMessage, relay: dict | None = _AT_SEND) -> dict:
+    """A message in lists; `relay` is its MailRelay shape (default: the one it was sent with, if in memory)."""
+    if relay is _AT_SEND:
+        relay = getattr(m, "relay_at_send", None)
     return {
         "id": m.id,
         "project_id": m.project_id,
@@ -516,12 +554,13 @@ def summary(m: EmailMessage) -> dict:
         "links": list(m.links or []),
         "has_html": bool(m.html),
         "attachment_count": len(m.attachments or []),
+        "relay": relay,
     }
 
 
-def full(m: EmailMessage) -> dict:
+def full(m: EmailMessage, relay: dict | None = _AT_SEND) -> dict:
     return {
-        **summary(m),
+        **summary(m, relay),
         "text": m.text,
         "html": m.html,
         "headers": [list(h) for h in (m.headers or [])],

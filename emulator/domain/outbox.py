@@ -1,11 +1,16 @@
 """Programmatic emails (`POST /emails/send-email`), their outbox rows, delivery stats and the capacity boost.
 
-Rendering and delivery happen synchronously inside the request: each recipient's row is rendered, then either
-skipped (no primary email, unsubscribed) or delivered to the inbox at once. `scheduled_at_millis` is recorded on the
-row but not waited for. Rows therefore only ever reach `sent`, `skipped` or `render-error`.
+Rendering happens inside the request: each recipient's row is rendered, then either skipped (no primary email,
+unsubscribed) or delivered to the inbox at once, or when `scheduled_at_millis` comes (the background delivery loop).
+Rows reach `sent`, `skipped` or `render-error`; with the project's own SMTP server configured (`emails.server`),
+`sending` until the relay there ends, then `sent` or `server-error`.
+
+Custom templates from hexclave.config.py are TSX, which the emulator cannot run: their emails still arrive, with a
+body that says so and lists the variables (ui/emails/unrendered_template.html).
 """
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -14,7 +19,7 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import codes, email_templates, mail, notifications, users
-from emulator.domain.emails import sender
+from emulator.domain.emails import relay_target, sender
 from emulator.domain.projects import ProjectView, now_millis
 from emulator.errors import E, StatusError
 from emulator.store.models import EmailOutbox, User, VerificationCode
@@ -36,9 +41,26 @@ _boosts: dict[str, int] = {}  # project id -> boost expiry (in memory: a restart
 
 # ---------------------------------------------------------------- rendering
 
-def _theme(project: ProjectView, theme_id: Any) -> str | bool | None:
-    """False (the empty theme) as given; otherwise the requested theme or the project's selected one."""
-    return theme_id if theme_id is not None else project.config["emails"]["selectedThemeId"]
+def _theme(project: ProjectView, theme_id: Any) -> str | bool:
+    """The built-in theme to render with: see email_templates.resolve_theme."""
+    return email_templates.resolve_theme(project.config["emails"], theme_id)[0]
+
+
+def _config_template(project: ProjectView, template_id: str | None) -> dict | None:
+    """A custom template from hexclave.config.py (built-in ids always render the built-in)."""
+    if template_id is None or template_id in TEMPLATE_KEYS:
+        return None
+    return (project.config["emails"].get("templates") or {}).get(template_id)
+
+
+def _headers(project: ProjectView, item: dict[str, Any]) -> list[tuple[str, str]]:
+    """Headers that say what the emulator could not render (a config template or theme), derived from the item."""
+    headers = []
+    template_id = item.get("email_programmatic_call_template_id")
+    if _config_template(project, template_id) is not None:
+        headers.append((email_templates.TEMPLATE_HEADER, f"{template_id} (not rendered)"))
+    unrendered_theme = email_templates.resolve_theme(project.config["emails"], item.get("theme_id"))[1]
+    return headers + email_templates.theme_headers(unrendered_theme)
 
 
 def _html_text(body: str) -> str:
@@ -60,6 +82,16 @@ def _render(project: ProjectView, user: User, source: dict[str, Any], theme_id: 
         if unsubscribe_link:
             text += f"\nUnsubscribe: {unsubscribe_link}\n"
         return "", html, text
+    custom = _config_template(project, source["template_id"])
+    if custom is not None:
+        passed = [(name, json.dumps(value, ensure_ascii=False))
+                  for name, value in (source.get("variables") or {}).items()]
+        rendered = email_templates.render(
+            email_templates.UNRENDERED_TEMPLATE, project_name=project.display_name, theme_id=_theme(project, theme_id),
+            variables={"template_id": source["template_id"], "passed_variables": passed,
+                       "template_name": custom.get("displayName") or "Unnamed Template"},
+            user_name=user.display_name, unsubscribe_link=unsubscribe_link)
+        return rendered.subject, rendered.html, rendered.text
     key = TEMPLATE_KEYS[source["template_id"]]
     variables = {"projectDisplayName": project.display_name, "userDisplayName": user.display_name,
                  **(source.get("variables") or {})}
@@ -69,20 +101,17 @@ def _render(project: ProjectView, user: User, source: dict[str, Any], theme_id: 
     return rendered.subject, rendered.html, rendered.text
 
 
-def _tsx_source(source: dict[str, Any]) -> str:
+def _tsx_source(project: ProjectView, source: dict[str, Any]) -> str:
     if "html" in source:
         return ("export function EmailTemplate() {\n  return <div dangerouslySetInnerHTML={{ __html: "
                 + repr(source["html"]) + " }} />;\n}\n")
+    custom = _config_template(project, source["template_id"])
+    if custom is not None:
+        return custom.get("tsxSource") or ""
     return f"// built-in template {TEMPLATE_KEYS[source['template_id']]}, rendered by hexclave-emulator\n"
 
 
 # ---------------------------------------------------------------- sending
-
-def check_theme(theme_id: Any) -> None:
-    if theme_id is None or theme_id is False:
-        return
-    if theme_id not in email_templates.THEMES:
-        raise StatusError(400, "No theme found with given theme_id")
 
 
 async def unsubscribe_link(db: AsyncSession, project: ProjectView, base_url: str, user_id: str,
@@ -96,12 +125,12 @@ async def unsubscribe_link(db: AsyncSession, project: ProjectView, base_url: str
 async def send_email(db: AsyncSession, bus: mail.MailBus, project: ProjectView, base_url: str,
                      body: dict[str, Any]) -> list[dict[str, str]]:
     """Validate the whole request first (nothing is sent if any user id is unknown), then one row per user."""
-    if "template_id" in body and body["template_id"] not in TEMPLATE_KEYS:
+    if ("template_id" in body and body["template_id"] not in TEMPLATE_KEYS
+            and _config_template(project, body["template_id"]) is None):
         raise StatusError(400, "No template found with given template_id")
     category = (notifications.by_name(body["notification_category_name"])
                 if body.get("notification_category_name") is not None else notifications.TRANSACTIONAL)
-    theme_id = body.get("theme_id")
-    check_theme(theme_id)
+    theme_id = body.get("theme_id")  # unknown ids fall back to the project's theme, as upstream
     if body.get("all_users"):
         recipients = list((await db.execute(select(User).where(User.project_id == project.id)
                                             .order_by(User.signed_up_at_millis))).unique().scalars())
@@ -124,7 +153,7 @@ async def _send_one(db: AsyncSession, bus: mail.MailBus, project: ProjectView, b
     now = now_millis()
     item: dict[str, Any] = {
         "id": str(uuid.uuid4()), "created_at_millis": now, "updated_at_millis": now,
-        "tsx_source": _tsx_source(source), "theme_id": theme_id, "to": {"type": "user-primary-email",
+        "tsx_source": _tsx_source(project, source), "theme_id": theme_id, "to": {"type": "user-primary-email",
                                                                          "user_id": user.id},
         "variables": source.get("variables") or {}, "skip_deliverability_check": False,
         "scheduled_at_millis": body.get("scheduled_at_millis") or now,
@@ -172,11 +201,36 @@ async def _deliver(db: AsyncSession, bus: mail.MailBus, project: ProjectView, us
                     skipped_at_millis=now_millis(), updated_at_millis=now_millis())
         return
     item["started_sending_at_millis"] = now_millis()
+    relay = relay_target(project)
     await mail.send(db, bus, project_id=project.id, to=[primary.value], subject=item["subject"], html=item["html"],
-                    text=item["text"], sender=sender(project))
+                    text=item["text"], sender=sender(project), extra_headers=_headers(project, item), relay=relay,
+                    outbox_id=item["id"])
     done = now_millis()
+    if relay is not None:  # in the inbox already; `sent` once the project's server took it (relay_finished)
+        item.update(status="sending", simple_status="in-progress", can_have_delivery_info=False,
+                    updated_at_millis=done)
+        return
     item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
                 can_have_delivery_info=False, updated_at_millis=done)
+
+
+async def relay_finished(db: AsyncSession, outbox_id: str, server: str, error: str | None) -> None:
+    """Record on the outbox item how relaying it to the project's SMTP server went."""
+    row = await db.get(EmailOutbox, outbox_id)
+    if row is None or row.item.get("status") != "sending":
+        return
+    item, done = dict(row.item), now_millis()
+    if error is None:
+        item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
+                    updated_at_millis=done)
+    else:
+        message = f"Relaying to the project's SMTP server {server} failed: {error}"
+        item.update(status="server-error", simple_status="error", error_at_millis=done, server_error=message,
+                    updated_at_millis=done, send_attempt_errors=[*(item.get("send_attempt_errors") or []), {
+                        "attempt_number": len(item.get("send_attempt_errors") or []) + 1, "timestamp": _iso(done),
+                        "external_message": message, "external_details": {}, "internal_message": message,
+                        "internal_details": {"server": server}}])
+    _store(row, item)
 
 
 async def deliver_due(db: AsyncSession, bus: mail.MailBus, project_view) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import config as config_mod
 from emulator.domain.tokens import random_token
-from emulator.store.models import ApiKeySet, Project
+from emulator.store.models import ApiKeySet, ConfigLevels, Project
 
 INTERNAL_PROJECT_ID = "internal"
 INTERNAL_KEY_SET_ID = "3142e763-b230-44b5-8636-aa62f7489c26"
@@ -64,7 +64,7 @@ class ProjectDirectory:
 
     def __init__(self) -> None:
         self.files: dict[str, config_mod.ConfigFile] = {}
-        self._projects: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._projects: dict[str, list[Any]] = {}
         self._key_sets: dict[str, list[_KeySet]] = {}
 
     def bind(self, project_id: str, config_file: config_mod.ConfigFile) -> None:
@@ -75,22 +75,28 @@ class ProjectDirectory:
         self._key_sets.pop(project_id, None)
 
     async def view(self, db: AsyncSession, project_id: str) -> ProjectView | None:
+        # Cache entry: [display name, project override, branch override (DB), environment override, rendered config,
+        # the branch override it was rendered from]; a config file's override is compared by identity, so a hot
+        # reload re-renders.
         cached = self._projects.get(project_id)
         if cached is None:
             row = await db.get(Project, project_id)
             if row is None:
                 return None
-            cached = self._projects[project_id] = (row.display_name, row.config_override or {})
-        display_name, override = cached
+            levels = await db.get(ConfigLevels, project_id)
+            cached = self._projects[project_id] = [
+                row.display_name, (levels.project_override if levels else None) or {}, row.config_override or {},
+                (levels.environment_override if levels else None) or {}, None, None]
+        display_name, project_level, branch, environment, rendered, rendered_from = cached
         config_file = self.files.get(project_id)
         if config_file is not None:
             config_file.refresh()  # a save applies to the very next request, even before the watcher fires
-            config = config_file.rendered
-        elif project_id == INTERNAL_PROJECT_ID:
-            config = INTERNAL_CONFIG
-        else:
-            config = config_mod.render(override)
-        return ProjectView(project_id, display_name, config)
+            branch = config_file.override
+        if rendered is None or rendered_from is not branch:
+            base = INTERNAL_CONFIG if project_id == INTERNAL_PROJECT_ID else None
+            rendered = cached[4] = config_mod.render(project_level, branch, environment, base=base)
+            cached[5] = branch
+        return ProjectView(project_id, display_name, rendered)
 
     async def key_is_valid(self, db: AsyncSession, project_id: str, access_type: str, key: str) -> bool:
         """A key is valid if an unrevoked, unexpired key set of this very project holds it."""

@@ -29,9 +29,14 @@ def client_shape(team: Team) -> dict[str, Any]:
     return {k: server[k] for k in CLIENT_FIELDS}
 
 
-async def require(db: AsyncSession, project: ProjectView, team_id: str) -> Team:
+async def get(db: AsyncSession, project: ProjectView, team_id: str) -> Team | None:
     team = await db.get(Team, team_id)
-    if team is None or team.project_id != project.id:
+    return team if team is not None and team.project_id == project.id else None
+
+
+async def require(db: AsyncSession, project: ProjectView, team_id: str) -> Team:
+    team = await get(db, project, team_id)
+    if team is None:
         raise E.team_not_found(team_id)
     return team
 
@@ -43,8 +48,9 @@ async def list_teams(db: AsyncSession, project: ProjectView, user_id: str | None
     return list((await db.execute(stmt.order_by(Team.created_at_millis, Team.id))).scalars())
 
 
-async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], creator_id: str | None) -> Team:
-    team = Team(id=str(uuid.uuid4()), project_id=project.id, created_at_millis=now_millis(),
+async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], creator_id: str | None, *,
+                 team_id: str | None = None) -> Team:
+    team = Team(id=team_id or str(uuid.uuid4()), project_id=project.id, created_at_millis=now_millis(),
                 **{k: data.get(k) for k in EDITABLE_FIELDS})
     db.add(team)
     await db.flush()

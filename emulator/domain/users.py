@@ -11,7 +11,7 @@ from emulator.domain import permissions, teams
 from emulator.domain.passwords import check_imported_hash, hash_password
 from emulator.domain.projects import ProjectView, now_millis
 from emulator.errors import E, StatusError
-from emulator.store.models import ContactChannel, RefreshToken, Team, TeamMember, User
+from emulator.store.models import ContactChannel, OAuthAccount, RefreshToken, Team, TeamMember, User
 
 CLIENT_USER_FIELDS = (
     "id", "primary_email", "primary_email_verified", "display_name", "client_metadata", "client_read_only_metadata",
@@ -43,7 +43,8 @@ def restricted_reason(user: User, project: ProjectView) -> dict[str, str] | None
     return None
 
 
-def server_shape(user: User, project: ProjectView, team: Team | None) -> dict[str, Any]:
+def server_shape(user: User, project: ProjectView, team: Team | None,
+                 oauth_providers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     primary = primary_channel(user)
     reason = restricted_reason(user, project)
     has_password = user.password_hash is not None
@@ -72,7 +73,7 @@ def server_shape(user: User, project: ProjectView, team: Team | None) -> dict[st
         "restricted_by_admin_private_details": user.restricted_by_admin_private_details,
         "country_code": user.country_code,
         "risk_scores": user.risk_scores or DEFAULT_RISK_SCORES,
-        "oauth_providers": [],
+        "oauth_providers": oauth_providers or [],
         "auth_with_email": has_password or user.otp_auth_enabled,
         "requires_totp_mfa": user.totp_secret_base64 is not None,
     }
@@ -87,7 +88,20 @@ def client_shape(server: dict[str, Any]) -> dict[str, Any]:
 
 async def render(db: AsyncSession, user: User, project: ProjectView) -> dict[str, Any]:
     team = await db.get(Team, user.selected_team_id) if user.selected_team_id else None
-    return server_shape(user, project, team)
+    return server_shape(user, project, team, (await oauth_providers_by_user(db, [user.id])).get(user.id))
+
+
+async def oauth_providers_by_user(db: AsyncSession, user_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """users.oauth_providers: every OAuth account of each user, oldest first, as {id, account_id, email}."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not user_ids:
+        return out
+    rows = (await db.execute(select(OAuthAccount).where(OAuthAccount.user_id.in_(user_ids))
+                             .order_by(OAuthAccount.created_at_millis, OAuthAccount.id))).scalars()
+    for a in rows:
+        out.setdefault(a.user_id, []).append({"id": a.provider_config_id, "account_id": a.provider_account_id,
+                                              "email": a.email})
+    return out
 
 
 async def get(db: AsyncSession, project: ProjectView, user_id: str) -> User | None:
@@ -231,14 +245,22 @@ async def _rename_personal_teams(db: AsyncSession, user: User, display_name: str
         team.display_name = teams.personal_team_name(display_name, email)
 
 
-async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], *, rounds: int) -> User:
+async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], *, rounds: int,
+                 user_id: str | None = None) -> User:
     now = now_millis()
-    user = User(id=str(uuid.uuid4()), project_id=project.id, signed_up_at_millis=now, last_active_at_millis=now,
+    user = User(id=user_id or str(uuid.uuid4()), project_id=project.id, signed_up_at_millis=now, last_active_at_millis=now,
                 is_anonymous=bool(data.get("is_anonymous", False)), otp_auth_enabled=False, passkey_auth_enabled=False,
                 restricted_by_admin=False, contact_channels=[])
     db.add(user)
     await apply_update(db, project, user, {k: v for k, v in data.items() if k != "is_anonymous"}, rounds=rounds)
     await db.flush()
+    for provider in data.get("oauth_providers") or []:  # server create may bring the user's OAuth accounts along
+        if provider["id"] not in project.config["auth"]["oauth"]["providers"]:
+            raise StatusError(400, f"OAuth provider {provider['id']} not found")
+        db.add(OAuthAccount(id=str(uuid.uuid4()), project_id=project.id, user_id=user.id,
+                            provider_config_id=provider["id"], provider_account_id=provider["account_id"],
+                            email=provider.get("email"), allow_sign_in=True, allow_connected_accounts=True,
+                            created_at_millis=now_millis()))
     await permissions.grant_sign_up_defaults(db, project, user.id)
     if project.config["teams"]["createPersonalTeamOnSignUp"]:
         primary = primary_channel(user)
@@ -295,7 +317,8 @@ async def list_users(db: AsyncSession, project: ProjectView, q: dict[str, Any]) 
     has_more = limit is not None and len(users) > limit
     users = users[:limit] if limit is not None else users
     teams = await _teams_by_id(db, {u.selected_team_id for u in users if u.selected_team_id})
-    items = [server_shape(u, project, teams.get(u.selected_team_id)) for u in users]
+    accounts = await oauth_providers_by_user(db, [u.id for u in users])
+    items = [server_shape(u, project, teams.get(u.selected_team_id), accounts.get(u.id)) for u in users]
     return {"items": items, "is_paginated": True,
             "pagination": {"next_cursor": users[-1].id if has_more and users else None}}
 

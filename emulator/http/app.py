@@ -11,6 +11,10 @@ from starlette.routing import Mount, Route
 
 from emulator.http.responses import text_response
 from emulator.http.routes import api_keys, auth, contact_channels, emails, inbox, misc, pages, permissions, teams, users
+from emulator.http.routes import team_invitations, team_member_profiles
+from emulator.http.routes import oauth, oauth_sim
+from emulator.http.routes import internal
+from emulator.http.routes import internal_config, permission_definitions
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -34,8 +38,11 @@ ALLOWED_HEADERS = ", ".join(["content-type", "authorization", "baggage", "sentry
 
 def api_routes() -> list:
     return [*misc.api.routes, *auth.api.routes, *users.api.routes, *contact_channels.api.routes, *inbox.api.routes,
-            *emails.api.routes, *teams.api.routes, *permissions.api.routes,
-            *api_keys.api.routes]
+            *emails.api.routes, *teams.api.routes, *permissions.api.routes, *oauth.api.routes,
+            *api_keys.api.routes,
+            *team_invitations.api.routes, *team_member_profiles.api.routes,
+            *internal.api.routes,
+            *internal_config.api.routes, *permission_definitions.api.routes]
 
 
 class ApiEnvelope:
@@ -100,6 +107,7 @@ def create_app(state, extra_routes: list | None = None) -> Starlette:
             *[Route(prefix, root.endpoint, methods=["GET"]) for prefix in API_PREFIXES],
             *[Mount(prefix, routes=routes) for prefix in API_PREFIXES],
             *pages.routes,
+            *oauth_sim.routes,
             *(extra_routes or []),
         ],
         exception_handlers={HTTPException: http_error},

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from emulator.domain import projects, tokens
+from emulator.domain import project_admin, projects, tokens
 from emulator.domain.projects import ProjectView
 from emulator.errors import E, StatusError
 from emulator.store.models import User
@@ -94,7 +94,7 @@ async def _check_keys(request: Request, db: AsyncSession, state, project: Projec
             raise StatusError(401, "Invalid development override key")
         return
     if admin_token:
-        _check_admin_token(state, admin_token)
+        await _check_admin_token(db, state, admin_token, project.id)
         return
     key = keys[access_type]
     if access_type == "client":
@@ -117,7 +117,8 @@ async def _check_keys(request: Request, db: AsyncSession, state, project: Projec
             raise E.invalid_super_secret_admin_key(project.id)
 
 
-def _check_admin_token(state, token: str) -> None:
+async def _check_admin_token(db: AsyncSession, state, token: str, project_id: str) -> None:
+    """A dashboard user's access token (internal project) works as an admin key for the projects their teams own."""
     try:
         claims = tokens.decode(state.signer.secret, token, projects.INTERNAL_PROJECT_ID)
     except tokens.ExpiredToken as expired:
@@ -125,7 +126,12 @@ def _check_admin_token(state, token: str) -> None:
         raise E.admin_access_token_expired(int(exp) * 1000 if isinstance(exp, (int, float)) else None) from None
     except StatusError:
         raise E.unparsable_admin_access_token() from None
+    if claims.get("is_anonymous") or claims.get("is_restricted"):
+        raise E.unparsable_admin_access_token()
     if claims["project_id"] != projects.INTERNAL_PROJECT_ID:
-        raise E.invalid_project_for_admin_access_token()
-    # Project ownership (dashboard users owning projects) is not modelled yet: no user owns a project.
-    raise E.admin_access_token_is_not_admin()
+        raise E.admin_access_token_is_not_admin()
+    user = await db.get(User, claims["sub"])
+    if user is None or user.project_id != projects.INTERNAL_PROJECT_ID:
+        raise StatusError(401, "The user of this admin access token no longer exists; sign in again for a new token.")
+    if project_id not in await project_admin.owned_project_ids(db, user):
+        raise E.admin_access_token_is_not_admin()

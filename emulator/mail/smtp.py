@@ -77,4 +77,7 @@ async def start_smtp(host: str, port: int, db, bus: mail.MailBus) -> asyncio.bas
                            enable_SMTPUTF8=True, auth_require_tls=False, authenticator=_accept_any_credentials,
                            loop=loop)
 
-    return await loop.create_server(protocol, host, port)
+    server = await loop.create_server(protocol, host, port)
+    # Platform mail relayed to a configured SMTP server must never come back here (see mail_relay).
+    bus.attach(db, (host, server.sockets[0].getsockname()[1]))
+    return server

@@ -15,9 +15,19 @@ from emulator.store import driver
 from emulator.store.models import Base, Meta
 
 # Bump when the models change, and add the step that brings a file of the previous version up to date.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: dict[int, list[str]] = {
     # version reached -> SQL statements that reach it from the version before
+    2: [  # projects managed through the admin API: owner team and the dashboard's project fields
+        "ALTER TABLE projects ADD COLUMN owner_team_id VARCHAR",
+        "CREATE INDEX ix_projects_owner_team_id ON projects (owner_team_id)",
+        "ALTER TABLE projects ADD COLUMN is_production_mode BOOLEAN NOT NULL DEFAULT 0",
+        "ALTER TABLE projects ADD COLUMN logo_url TEXT",
+        "ALTER TABLE projects ADD COLUMN logo_full_url TEXT",
+        "ALTER TABLE projects ADD COLUMN logo_dark_mode_url TEXT",
+        "ALTER TABLE projects ADD COLUMN logo_full_dark_mode_url TEXT",
+        "ALTER TABLE projects ADD COLUMN onboarding_status VARCHAR NOT NULL DEFAULT 'completed'",
+    ],
 }
 
 

@@ -31,6 +31,14 @@ class Project(Base):
     config_path: Mapped[str | None] = mapped_column(String, unique=True)
     # Config of projects that are not bound to a file (created through the admin API).
     config_override: Mapped[Any] = mapped_column(JSON, default=dict)
+    # The internal-project team whose members administer this project with their access tokens.
+    owner_team_id: Mapped[str | None] = mapped_column(String, index=True)
+    is_production_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    logo_url: Mapped[str | None] = mapped_column(Text)
+    logo_full_url: Mapped[str | None] = mapped_column(Text)
+    logo_dark_mode_url: Mapped[str | None] = mapped_column(Text)
+    logo_full_dark_mode_url: Mapped[str | None] = mapped_column(Text)
+    onboarding_status: Mapped[str] = mapped_column(String, default="completed")
 
 
 class ApiKeySet(Base):
@@ -301,3 +309,23 @@ class OAuthSimGrant(Base):
     data: Mapped[Any] = mapped_column(JSON, default=dict)  # code: redirect_uri, PKCE, nonce; refresh: next error
     expires_at_millis: Mapped[int | None] = mapped_column(Integer)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MailRelay(Base):
+    """A platform email relayed to the project's own SMTP server (emails.server): how that went."""
+    __tablename__ = "mail_relays"
+    message_id: Mapped[str] = mapped_column(String, primary_key=True)  # the caught EmailMessage
+    server: Mapped[str] = mapped_column(String)  # host:port
+    status: Mapped[str] = mapped_column(String)  # sending, sent, failed
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class ConfigLevels(Base):
+    """A project's project- and environment-level config overrides and where its branch config was pushed from.
+    (The branch level itself is the project's config file, or `projects.config_override`.)"""
+    __tablename__ = "config_levels"
+    project_id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_override: Mapped[Any] = mapped_column(JSON, default=dict)
+    environment_override: Mapped[Any] = mapped_column(JSON, default=dict)
+    branch_source: Mapped[Any] = mapped_column(JSON, nullable=True)

@@ -860,6 +860,30 @@ const flows = {
     eq(await server.getUser({ apiKey: key.value }), null, "getUser({apiKey}) after revoke()");
   },
 
+  // --- projects and the admin API (the dashboard's scaffolding sequence) ---------------------------------
+  async "admin-scaffolding"() {
+    const internal = clientApp({ projectId: "internal", publishableClientKey: "this-publishable-client-key-is-for-local-development-only" });
+    await signUp(internal, uniqueEmail("owner"));
+    const owner = await internal.getUser({ or: "throw" });
+    check(owner.selectedTeam, "an internal-project user has no personal team to own projects");
+    const project = await owner.createProject({ displayName: "SDK Scaffold", teamId: owner.selectedTeam.id });
+    eq(project.displayName, "SDK Scaffold", "createProject().displayName");
+    eq((await owner.listOwnedProjects()).map((p) => p.id), [project.id], "listOwnedProjects() ids");
+    const key = await project.app.createInternalApiKey({ description: "scaffold", expiresAt: new Date(Date.now() + 86400_000),
+      hasPublishableClientKey: true, hasSecretServerKey: true, hasSuperSecretAdminKey: false });
+    check(key.publishableClientKey?.startsWith("pck_") && key.secretServerKey?.startsWith("ssk_"), `createInternalApiKey() keys: ${JSON.stringify(key)}`);
+    const opts = { baseUrl: CFG.url, projectId: project.id, publishableClientKey: key.publishableClientKey, tokenStore: "memory", redirectMethod: "none" };
+    const client = new StackClientApp(opts);
+    const server = new StackServerApp({ ...opts, secretServerKey: key.secretServerKey });
+    const email = uniqueEmail("scaffolded");
+    await signUp(client, email);
+    const user = await client.getUser({ or: "throw" });
+    eq((await server.getUser(user.id))?.primaryEmail, email, "server getUser() on the new project");
+    await project.updateConfig({ "teams.allowClientTeamCreation": true });
+    eq((await project.getConfig()).teams.allowClientTeamCreation, true, "getConfig() after updateConfig()");
+    eq((await client.getProject()).config.clientTeamCreationEnabled, true, "client getProject() after updateConfig()");
+  },
+
   // --- token refresh (own chain: waits for a real expiry) -----------------------------------------------
   async "token-refresh"() {
     check(CFG.lifetime > 20, `HEXCLAVE_EMU_TOKEN_LIFETIME=${CFG.lifetime}: must be > 20 s, the SDK refuses tokens with < 20 s left`);
@@ -935,7 +959,7 @@ const mainChain = ["client-project", "client-sign-up", "client-sign-up-duplicate
   "server-create-get-list", "server-user-signs-in-on-client", "server-update-user", "server-delete-user", "banner-env",
   "client-magic-link-sign-in", "client-otp-sign-in", "client-magic-link-upgrades-anonymous", "client-password-reset", "client-email-verification",
   "client-send-verification-email", "client-contact-channels", "client-teams", "server-teams-permissions",
-  "client-team-invitation", "api-keys"];
+  "client-team-invitation", "api-keys", "admin-scaffolding"];
 const refreshChain = ["token-refresh", "expired-access-token-rejected"];
 
 // ---------------------------------------------------------------------------------------------------------

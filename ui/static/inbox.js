@@ -20,7 +20,7 @@
     listNone: $("list-none"), listNoneDetail: $("list-none-detail"), clearFilters: $("clear-filters"),
     empty: $("empty"), panes: $("panes"), placeholder: $("placeholder"), message: $("message"),
     subject: $("m-subject"), from: $("m-from"), to: $("m-to"), date: $("m-date"), source: $("m-source"),
-    projectLabel: $("m-project"), download: $("m-download"), del: $("m-delete"), back: $("back"),
+    projectLabel: $("m-project"), relay: $("m-relay"), download: $("m-download"), del: $("m-delete"), back: $("back"),
     extract: $("m-extract"), codeCard: $("m-code-card"), code: $("m-code"), codeCopy: $("m-code-copy"),
     linksCard: $("m-links-card"), links: $("m-links"), linksCount: $("m-links-count"),
     attachments: $("m-attachments"), frame: $("m-html"), frameWrap: $("frame-wrap"),
@@ -423,6 +423,13 @@
     el.source.textContent = m.source || "smtp";
     el.source.className = "pill src-" + (m.source === "platform" ? "platform" : "smtp");
     el.projectLabel.textContent = m.project_id ? "project " + m.project_id : "";
+    // Platform mail also relayed to the project's own SMTP server (emails.server in hexclave.config.py).
+    const relay = m.relay;
+    el.relay.hidden = !relay;
+    el.relay.classList.toggle("failed", Boolean(relay && relay.status === "failed"));
+    el.relay.textContent = !relay ? "" : relay.status === "sent" ? "relayed to " + relay.server
+      : relay.status === "failed" ? "relay to " + relay.server + " failed: " + relay.error
+      : "relaying to " + relay.server + "…";
     const rawUrl = API + "/messages/" + encodeURIComponent(m.id) + "/raw";
     for (const a of [el.download, el.rawDownload]) {
       a.href = rawUrl;

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from emulator.domain import codes, emails, sessions, users
+from emulator.domain import codes, emails, oauth, sessions, users
 from emulator.domain.contact_channels import send_verification
 from emulator.domain.passwords import MAX_LENGTH, check_strength, hash_password, verify_password
 from emulator.domain.projects import is_trusted_url
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
-from emulator.http.auth import PUBLIC_CLIENT_SENTINEL, header
+from emulator.http.auth import header
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe
 from emulator.http.responses import json_response, success
 from emulator.store.models import RefreshToken
@@ -261,34 +261,50 @@ async def delete_session(ctx: Ctx):
     return success()
 
 
-# ---- the OAuth token endpoint (refresh grant; the authorization-code grant comes with OAuth) -----------------------
+# ---- the OAuth token endpoint: authorization_code (OAuth sign-in, cross-domain handoff) and refresh_token ----------
 
-TOKEN_BODY = v.Obj({
+class OpenObj(v.Obj):
+    """An object schema that lets unknown keys through (OAuth clients and browsers add their own parameters)."""
+
+    def validate(self, value, path, errors):
+        if not isinstance(value, dict):
+            return super().validate(value, path, errors)
+        out = super().validate({k: val for k, val in value.items() if k in self.fields}, path, errors)
+        return {**{k: val for k, val in value.items() if k not in self.fields}, **(out or {})}
+
+
+TOKEN_BODY = OpenObj({
     "grant_type": v.Str(required=True, one_of=("authorization_code", "refresh_token")),
-    "client_id": v.Str(required=True), "client_secret": v.Str(required=True),
-    "refresh_token": v.Str(), "code": v.Str(), "redirect_uri": v.Str(), "code_verifier": v.Str(),
-    "scope": v.Str(),
+    "client_id": v.Str(), "client_secret": v.Str(),
 }, required=True)
+NO_CACHE = {"pragma": "no-cache", "cache-control": "no-store"}
 
 
 @api("/auth/oauth/token", "POST", access=None, body=TOKEN_BODY)
 async def oauth_token(ctx: Ctx):
     body = ctx.body
-    project_id = body["client_id"].split("#")[0]
-    project = await ctx.state.projects.view(ctx.db, project_id)
-    if project is None:
-        raise E.invalid_oauth_client_id_or_secret(body["client_id"])
-    secret = body["client_secret"]
-    if secret == PUBLIC_CLIENT_SENTINEL:
-        if project.config["project"]["requirePublishableClientKey"]:
+    directory = ctx.state.projects
+    client_id, secret = body.get("client_id"), body.get("client_secret")
+    # The reference checks the key first for precise errors, then its OAuth library rejects missing credentials.
+    project = await oauth.project_of_client_id(directory, ctx.db, client_id) if client_id else None
+    if project is not None:
+        if secret:
+            await oauth.check_publishable_key(directory, ctx.db, project, secret,
+                                              E.invalid_oauth_client_id_or_secret(None))
+        elif project.config["project"]["requirePublishableClientKey"]:
             raise E.publishable_client_key_required(project.id)
-    elif not await ctx.state.projects.key_is_valid(ctx.db, project.id, "client", secret):
-        raise E.invalid_oauth_client_id_or_secret(body["client_id"])
-    if body["grant_type"] != "refresh_token":
-        raise E.not_supported("The authorization_code grant (OAuth sign-in)")
-    session, user = await sessions.by_refresh_token(ctx.db, project, body.get("refresh_token") or "")
+    if project is None or not secret:
+        raise E.invalid_oauth_client_id_or_secret(None)
+    if body["grant_type"] == "authorization_code":
+        try:
+            result = await oauth.exchange_authorization_code(ctx.db, ctx.state.signer, project, body)
+        except oauth.OAuthProtocolError as error:
+            return json_response({"error": error.error, "error_description": error.description}, error.status,
+                                 headers=NO_CACHE)
+        return json_response(result, headers=NO_CACHE)
+    session, user = await sessions.by_refresh_token(ctx.db, project, str(body.get("refresh_token") or ""))
     return json_response({
         "access_token": ctx.state.signer.access_token(project, user, session.id),
         "token_type": "Bearer", "expires_in": 3600, "scope": "legacy",
         "after_callback_redirect_url": None, "afterCallbackRedirectUrl": None,
-    }, headers={"pragma": "no-cache", "cache-control": "no-store"})
+    }, headers=NO_CACHE)

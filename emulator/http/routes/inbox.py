@@ -2,7 +2,7 @@
 
 No project authentication. Served under /api/v1 (and /api/latest) like every API route:
   /emulator/inbox/...   the emulator's own API (JSON shapes in emulator.domain.mail.summary / full)
-  /mailbox/...          Inbucket-compatible reads (Inbucket's v1 JSON API lives at /api/v1/mailbox/...)
+  /mailbox/...          Inbucket-compatible reads and deletes (Inbucket's v1 JSON API lives at /api/v1/mailbox/...)
 The wait and event-stream routes are plain Starlette routes that open short database sessions themselves: the
 `endpoint` wrapper would hold the (serialized) database for the whole wait.
 """
@@ -22,12 +22,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from emulator.domain import mail
+from emulator.domain import mail, mail_relay
 from emulator.domain.projects import now_millis
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable
 from emulator.http.responses import json_response, success, text_response
-from emulator.store.models import EmailMessage
+from emulator.store.models import EmailMessage, MailRelay
 
 api = RouteTable()
 
@@ -107,7 +107,22 @@ async def list_messages(ctx: Ctx):
              .where(*filters(q=ctx.query.get("q"), to=ctx.query.get("to"), project_id=ctx.query.get("project_id")))
              .order_by(*NEWEST_FIRST).limit(limit))
     messages = (await ctx.db.execute(query)).scalars().all()
-    return {"items": [mail.summary(m) for m in messages]}
+    relays = await mail_relay.records(ctx.db, [m.id for m in messages if m.source == "platform"])
+    return {"items": [mail.summary(m, relays.get(m.id)) for m in messages]}
+
+
+async def _relay(db, message: EmailMessage) -> dict | None:
+    """The message's relay record (only platform mail is ever relayed: skip the query for the rest)."""
+    if message.source != "platform":
+        return None
+    return (await mail_relay.records(db, [message.id])).get(message.id)
+
+
+async def _delete_messages(db, *where) -> int:
+    """Delete messages and their relay records; returns how many messages went."""
+    ids = select(EmailMessage.id).where(*where)
+    await db.execute(delete(MailRelay).where(MailRelay.message_id.in_(ids)))
+    return (await db.execute(delete(EmailMessage).where(*where))).rowcount
 
 
 @api("/emulator/inbox/messages/{id}", "GET", access=None, params=ID_PARAMS, query=Lenient({}))
@@ -115,7 +130,7 @@ async def get_message(ctx: Ctx):
     message = await _get(ctx.db, ctx.params["id"])
     if message is None:
         return text_response(NOT_FOUND, 404)
-    return mail.full(message)
+    return mail.full(message, await _relay(ctx.db, message))
 
 
 @api("/emulator/inbox/messages/{id}/raw", "GET", access=None, params=ID_PARAMS, query=Lenient({}))
@@ -148,18 +163,15 @@ async def message_attachment(ctx: Ctx):
 
 @api("/emulator/inbox/messages/{id}", "DELETE", access=None, params=ID_PARAMS, query=Lenient({}))
 async def delete_message(ctx: Ctx):
-    result = await ctx.db.execute(delete(EmailMessage).where(EmailMessage.id == ctx.params["id"]))
-    if not result.rowcount:
+    if not await _delete_messages(ctx.db, EmailMessage.id == ctx.params["id"]):
         return text_response(NOT_FOUND, 404)
     return success()
 
 
 @api("/emulator/inbox/messages", "DELETE", access=None, query=Lenient({"project_id": v.Str()}))
 async def delete_messages(ctx: Ctx):
-    statement = delete(EmailMessage)
-    if ctx.query.get("project_id"):
-        statement = statement.where(EmailMessage.project_id == ctx.query["project_id"])
-    await ctx.db.execute(statement)
+    project_id = ctx.query.get("project_id")
+    await _delete_messages(ctx.db, *([EmailMessage.project_id == project_id] if project_id else []))
     return success()
 
 
@@ -210,8 +222,9 @@ async def wait_for_message(request: Request) -> Response:
             query = (select(EmailMessage).options(defer(EmailMessage.raw))
                      .where(*filters(**criteria, since=since)).order_by(*NEWEST_FIRST).limit(1))
             existing = (await db.execute(query)).scalar_one_or_none()
+            relay = await _relay(db, existing) if existing is not None else None
         if existing is not None:
-            return json_response(mail.full(existing))
+            return json_response(mail.full(existing, relay))
         if timeout > 0:
             gone = asyncio.ensure_future(_until_disconnected(request))
             try:
@@ -281,9 +294,14 @@ def _rfc3339(millis: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def mailbox_name(name: str) -> str:
+    """The mailbox of a name or a whole address, as Inbucket names them: the local part, in lower case."""
+    return name.rsplit("@", 1)[0].strip().lower()
+
+
 def _mailbox_where(name: str):
     """Messages with a recipient whose local part is `name` (or `name+tag`), case-insensitively."""
-    base = _escape_like(name.lower())
+    base = _escape_like(mailbox_name(name))
     return _recipient_where(lambda value: or_(func.lower(value).like(f"{base}@%", escape="\\"),
                                               func.lower(value).like(f"{base}+%@%", escape="\\")))
 
@@ -305,6 +323,7 @@ def inbucket_header(mailbox: str, message: EmailMessage, size: int) -> dict:
 
 
 MAILBOX_PARAMS = v.Obj({"name": v.Str()})
+OK = "OK"  # what Inbucket answers (as JSON) to a successful delete or purge
 MAILBOX_MESSAGE_PARAMS = v.Obj({"name": v.Str(), "id": v.Str()})
 
 
@@ -314,7 +333,15 @@ async def inbucket_mailbox(ctx: Ctx):
     query = (select(EmailMessage, func.length(EmailMessage.raw)).options(defer(EmailMessage.raw))
              .where(_mailbox_where(name)).order_by(*OLDEST_FIRST))
     rows = (await ctx.db.execute(query)).all()
-    return [inbucket_header(name, message, size) for message, size in rows]
+    return [inbucket_header(mailbox_name(name), message, size) for message, size in rows]
+
+
+@api("/mailbox/{name}", "DELETE", access=None, params=MAILBOX_PARAMS, query=Lenient({}))
+async def inbucket_purge(ctx: Ctx):
+    """Empty a mailbox. The inbox keeps one copy of a message for all its recipients, so a message to several
+    mailboxes leaves all of them."""
+    await _delete_messages(ctx.db, _mailbox_where(ctx.params["name"]))
+    return json_response(OK)
 
 
 async def _mailbox_message(ctx: Ctx) -> EmailMessage | None:
@@ -342,8 +369,15 @@ async def inbucket_message(ctx: Ctx):
         attachments.append({"filename": info.get("filename") or "", "content-type": info.get("content_type") or "",
                             "download-link": link, "view-link": link + "?inline=true",
                             "md5": hashlib.md5(content).hexdigest()})
-    return {**inbucket_header(ctx.params["name"], message, len(message.raw or b"")), "header": header,
+    return {**inbucket_header(mailbox_name(ctx.params["name"]), message, len(message.raw or b"")), "header": header,
             "body": {"text": message.text or "", "html": message.html or ""}, "attachments": attachments}
+
+
+@api("/mailbox/{name}/{id}", "DELETE", access=None, params=MAILBOX_MESSAGE_PARAMS, query=Lenient({}))
+async def inbucket_delete(ctx: Ctx):
+    if not await _delete_messages(ctx.db, EmailMessage.id == ctx.params["id"], _mailbox_where(ctx.params["name"])):
+        return text_response(NOT_FOUND, 404)
+    return json_response(OK)
 
 
 @api("/mailbox/{name}/{id}/source", "GET", access=None, params=MAILBOX_MESSAGE_PARAMS, query=Lenient({}))

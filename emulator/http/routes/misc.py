@@ -34,7 +34,9 @@ async def api_root(ctx: Ctx):
 
 def client_project(project) -> dict:
     c = project.config
-    providers = sorted(pid for pid, p in c["auth"]["oauth"]["providers"].items() if p.get("allowSignIn"))
+    # Upstream lists each sign-in provider by its *type* (not its config id), leaving out providers without a type.
+    providers = sorted(p["type"] for p in c["auth"]["oauth"]["providers"].values()
+                       if p.get("type") and p.get("allowSignIn"))
     domains = sorted(((d.get("baseUrl") or "", d.get("handlerPath") or "/handler")
                       for d in c["domains"]["trustedDomains"].values()))
     return {
