@@ -3,13 +3,11 @@ following renames and deletes, and a config-file project's definitions written i
 from __future__ import annotations
 
 import runpy
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from tests.support import start_emulator
-from tests.test_config_api import FILE_CONFIG, HEADER, Project, add_db_project, key_set, write_file
+# `setup` is test_config_api's module fixture: an emulator on a config file, with its admin keys.
+from tests.test_config_api import HEADER, Project, add_db_project, setup  # noqa: F401
 from tests.wire import call, known_error, ok, schema_error
 
 SYSTEM = [
@@ -25,18 +23,6 @@ TEAM_ADMIN = {"contained_permission_ids": ["$delete_team", "$invite_members", "$
               "description": "Default permission for team admins", "id": "team_admin"}
 TEAM_MEMBER = {"contained_permission_ids": ["$invite_members", "$read_members"],
                "description": "Default permission for team members", "id": "team_member"}
-
-
-@pytest.fixture(scope="module")
-def setup():
-    path = write_file(FILE_CONFIG)
-    data_dir = Path(tempfile.mkdtemp(prefix="hexclave-data-"))
-    emu = start_emulator("--data-dir", str(data_dir), config=path, in_memory=False)
-    try:
-        sak, ssk = key_set(data_dir, emu.project_id)
-        yield emu, path, data_dir, Project(emu, emu.project_id, sak, ssk)
-    finally:
-        emu.stop()
 
 
 @pytest.fixture
