@@ -5,7 +5,6 @@ characters afterwards. Revoking is one way; expiry is checked when a key is pres
 """
 from __future__ import annotations
 
-import secrets
 import uuid
 import zlib
 from typing import Any, Literal
@@ -15,13 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import permissions, teams, users
 from emulator.domain.projects import ProjectView, now_millis
+from emulator.domain.tokens import CROCKFORD, random_token
 from emulator.errors import E, StatusError
 from emulator.store.models import UserOrTeamApiKey, User
 
 KeyType = Literal["user", "team"]
 
-# Lowercase Crockford base32: the alphabet of the random part and of the scanner character.
-CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 MARKER = "574ck4u7h"
 RANDOM_LENGTH = 45
 MANAGE_PERMISSION = "$manage_api_keys"
@@ -33,7 +31,7 @@ def make_secret(key_id: str, key_type: KeyType, is_public: bool) -> str:
     everything before. The scanner char is a Crockford digit: +1 for self-hosted (the emulator is never the cloud),
     +2 for public keys."""
     prefix = "pk" if is_public else "sk"
-    random_part = "".join(secrets.choice(CROCKFORD) for _ in range(RANDOM_LENGTH))
+    random_part = random_token(RANDOM_LENGTH)
     scanner = CROCKFORD[1 + (2 if is_public else 0)]
     body = f"{prefix}_{random_part}{uuid.UUID(key_id).hex}{key_type}{scanner}{MARKER}"
     return f"{body}{zlib.crc32(body.encode()):08x}"

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from emulator.domain import config as config_mod
 from emulator.domain import config_levels, permissions, projects, teams, users
 from emulator.domain.email_templates import DEFAULT_THEME_ID
 from emulator.domain.projects import ProjectView, now_millis
@@ -216,8 +217,6 @@ async def ensure_local_emulator_owner(db: AsyncSession, directory: projects.Proj
 
 async def local_emulator_project(db: AsyncSession, directory: projects.ProjectDirectory,
                                  path: Path) -> tuple[Project, ApiKeySet]:
-    from emulator.domain import config as config_mod
-
     project, keys = await projects.project_for_config_file(db, path)
     if project.owner_team_id is None:
         project.owner_team_id = LOCAL_EMULATOR_OWNER_TEAM_ID

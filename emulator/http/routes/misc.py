@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from emulator.domain import tokens
+from emulator.domain import project_admin, tokens
 from emulator.domain.users import primary_channel
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable
@@ -32,30 +32,17 @@ async def api_root(ctx: Ctx):
     return text_response(text)
 
 
+CLIENT_CONFIG_FIELDS = ("sign_up_enabled", "credential_enabled", "magic_link_enabled", "passkey_enabled",
+                        "client_team_creation_enabled", "client_user_deletion_enabled", "allow_user_api_keys",
+                        "allow_team_api_keys", "allow_localhost", "domains")
+
+
 def client_project(project) -> dict:
-    c = project.config
-    # Upstream lists each sign-in provider by its *type* (not its config id), leaving out providers without a type.
-    providers = sorted(p["type"] for p in c["auth"]["oauth"]["providers"].values()
-                       if p.get("type") and p.get("allowSignIn"))
-    domains = sorted(((d.get("baseUrl") or "", d.get("handlerPath") or "/handler")
-                      for d in c["domains"]["trustedDomains"].values()))
-    return {
-        "id": project.id,
-        "display_name": project.display_name,
-        "config": {
-            "sign_up_enabled": c["auth"]["allowSignUp"],
-            "credential_enabled": c["auth"]["password"]["allowSignIn"],
-            "magic_link_enabled": c["auth"]["otp"]["allowSignIn"],
-            "passkey_enabled": c["auth"]["passkey"]["allowSignIn"],
-            "client_team_creation_enabled": c["teams"]["allowClientTeamCreation"],
-            "client_user_deletion_enabled": c["users"]["allowClientUserDeletion"],
-            "allow_user_api_keys": c["apiKeys"]["enabled"]["user"],
-            "allow_team_api_keys": c["apiKeys"]["enabled"]["team"],
-            "allow_localhost": c["domains"]["allowLocalhost"],
-            "enabled_oauth_providers": [{"id": p} for p in providers],
-            "domains": [{"domain": d, "handler_path": h} for d, h in domains],
-        },
-    }
+    """The client's view of the project: a part of the admin view's legacy config, providers by type only."""
+    legacy = project_admin.legacy_config(project.config)
+    config = {k: legacy[k] for k in CLIENT_CONFIG_FIELDS}
+    config["enabled_oauth_providers"] = [{"id": p["id"]} for p in legacy["enabled_oauth_providers"]]
+    return {"id": project.id, "display_name": project.display_name, "config": config}
 
 
 @api("/projects/current", "GET")
