@@ -32,3 +32,45 @@ def start(config_path: Path | None, port: int, smtp_port: int, host: str, data_d
 
     run(Settings.from_env(host=host, port=port, smtp_port=smtp_port, data_dir=data_dir, in_memory=in_memory,
                           config_path=config_path))
+
+
+@main.group()
+def clock() -> None:
+    """Read or move forward the clock of a running emulator (subscriptions, trials, token and code expiry)."""
+
+
+_URL_OPTION = click.option("--url", default=lambda: env("EMULATOR_URL", "http://127.0.0.1:26701"),
+                           show_default="http://127.0.0.1:26701", help="The running emulator.")
+
+
+def _clock_call(url: str, path: str, body: dict | None = None) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url.rstrip('/')}/api/v1/emulator/clock{path}", data=data,
+                                     headers={"content-type": "application/json"}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            reading = json.load(response)
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(exc.read().decode(errors="replace"))
+    except OSError as exc:
+        raise click.ClickException(f"no emulator answering at {url}: {exc}")
+    click.echo(f"emulator time: {reading['now']} (ahead of real time by {reading['offset_millis'] / 1000:g} s)")
+
+
+@clock.command("show")
+@_URL_OPTION
+def clock_show(url: str) -> None:
+    """Print the emulator's current time."""
+    _clock_call(url, "")
+
+
+@clock.command("advance")
+@click.argument("duration")
+@_URL_OPTION
+def clock_advance(duration: str, url: str) -> None:
+    """Move the clock forward by DURATION (e.g. 30d, 12h, 90min, 2w); renewals that fall due run at once."""
+    _clock_call(url, "/advance", {"duration": duration})

@@ -18,6 +18,7 @@ from emulator.domain import config as config_mod
 from emulator.domain import project_admin, projects
 from emulator.domain.mail import MailBus
 from emulator.domain.sessions import TokenSigner
+from emulator.http.routes.clock import load_offset as load_clock_offset
 from emulator.settings import Settings
 from emulator.store.engine import Database, SchemaTooNew, make_engine, prepare_schema
 from emulator.store.models import Meta
@@ -95,6 +96,7 @@ async def serve(settings: Settings) -> None:
         await projects.ensure_internal_project(db)
         project, keys = await projects.project_for_config_file(db, config_path)
         secret = await _server_secret(db, settings)
+        await load_clock_offset(db)
         await db.commit()
 
     directory = projects.ProjectDirectory()

@@ -18,15 +18,15 @@ def env(name: str, default: str | None = None) -> str | None:
     return default
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d)?\s*$")
-_UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "ms": 0.001, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?\s*$")
+_UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "ms": 0.001, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> float:
     """'600', '60s', '10min', '1h' -> seconds."""
     match = _DURATION.match(text)
     if not match:
-        raise ValueError(f"not a duration: {text!r} (use seconds, or a number with ms/s/min/h/d)")
+        raise ValueError(f"not a duration: {text!r} (use seconds, or a number with ms/s/min/h/d/w)")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 

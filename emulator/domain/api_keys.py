@@ -13,7 +13,8 @@ from sqlalchemy import literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import permissions, teams, users
-from emulator.domain.projects import ProjectView, now_millis
+from emulator.clock import now_millis
+from emulator.domain.projects import ProjectView
 from emulator.domain.tokens import CROCKFORD, random_token
 from emulator.errors import E, StatusError
 from emulator.store.models import UserOrTeamApiKey, User

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain.projects import now_millis
+from emulator.clock import now_millis
 from emulator.domain.tokens import random_token
 from emulator.errors import E
 from emulator.store.models import VerificationCode

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import codes, emails, users
-from emulator.domain.projects import ProjectView, is_trusted_url, now_millis
+from emulator.clock import now_millis
+from emulator.domain.projects import ProjectView, is_trusted_url
 from emulator.errors import E, StatusError
 from emulator.store.models import ContactChannel, User
 

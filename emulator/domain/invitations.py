@@ -8,7 +8,8 @@ from sqlalchemy import literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import codes, emails, teams, users
-from emulator.domain.projects import ProjectView, is_trusted_url, now_millis
+from emulator.clock import now_millis
+from emulator.domain.projects import ProjectView, is_trusted_url
 from emulator.errors import E
 from emulator.store.models import ContactChannel, Team, TeamMember, User, VerificationCode
 

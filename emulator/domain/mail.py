@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from emulator.domain import mail_relay
-from emulator.domain.projects import now_millis
+from emulator.clock import now_millis
 from emulator.store.models import EmailMessage
 
 log = logging.getLogger("hexclave.mail")

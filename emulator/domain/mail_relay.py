@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain.projects import now_millis
+from emulator.clock import now_millis
 from emulator.store.models import MailRelay
 
 log = logging.getLogger("hexclave.mail.relay")

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import oauth_sim as sim
 from emulator.domain import sessions, users
-from emulator.domain.projects import ProjectView, is_trusted_url, now_millis
+from emulator.clock import now_millis
+from emulator.domain.projects import ProjectView, is_trusted_url
 from emulator.errors import E, KnownError, StatusError
 from emulator.settings import env
 from emulator.store.models import (ContactChannel, OAuthAccount, OAuthAuthorizationCode, OAuthOuterInfo,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ import jwt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain.projects import now_millis
+from emulator.clock import now_millis, now_seconds
 from emulator.domain.tokens import audience_keys, random_token
 from emulator.store.models import OAuthSimGrant, OAuthSimIdentity
 
@@ -261,7 +260,7 @@ def _signing_key(secret: str, provider_type: str):
 
 
 def id_token(secret: str, issuer: str, provider_type: str, who: Identity, client_id: str, nonce: str | None) -> str:
-    now = int(time.time())
+    now = int(now_seconds())
     claims: dict[str, Any] = {"iss": issuer, "sub": who.account_id, "aud": client_id, "iat": now,
                               "exp": now + ACCESS_TOKEN_SECONDS, "email": who.email,
                               "email_verified": who.email_verified, "name": who.name, "picture": who.avatar_url}

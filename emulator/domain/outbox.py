@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import codes, email_templates, mail, notifications, users
 from emulator.domain.emails import relay_target, sender
-from emulator.domain.projects import ProjectView, now_millis
+from emulator.clock import now_millis
+from emulator.domain.projects import ProjectView
 from emulator.errors import E, StatusError
 from emulator.store.models import EmailOutbox, User, VerificationCode
 

@@ -12,7 +12,8 @@ from typing import Any, Literal
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain.projects import ProjectView, now_millis
+from emulator.clock import now_millis
+from emulator.domain.projects import ProjectView
 from emulator.errors import E
 from emulator.store.models import ProjectPermissionGrant, TeamMember, TeamPermissionGrant, User
 

@@ -1,7 +1,6 @@
 """Projects: the built-in `internal` project, one project per hexclave.config.py, their keys and configs."""
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from emulator.clock import now_millis
 from emulator.domain import config as config_mod
 from emulator.domain.tokens import random_token
 from emulator.store.models import ApiKeySet, ConfigLevels, Project
@@ -33,10 +33,6 @@ INTERNAL_CONFIG = config_mod.render({
              "defaultPermissions": {"teamCreator": {"team_admin": True}, "teamMember": {"team_member": True}}},
     "apps": {"installed": {a: {"enabled": True} for a in ("authentication", "teams", "rbac", "api-keys", "emails")}},
 })
-
-
-def now_millis() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)

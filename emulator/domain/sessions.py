@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import codes, tokens, users
-from emulator.domain.projects import ProjectView, now_millis
+from emulator.clock import now_millis
+from emulator.domain.projects import ProjectView
 from emulator.errors import E
 from emulator.store.models import RefreshToken, User
 

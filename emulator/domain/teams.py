@@ -8,7 +8,8 @@ from sqlalchemy import delete as sql_delete, select, update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import permissions
-from emulator.domain.projects import ProjectView, now_millis
+from emulator.clock import now_millis
+from emulator.domain.projects import ProjectView
 from emulator.errors import E
 from emulator.store.models import Team, TeamMember, TeamPermissionGrant, User
 

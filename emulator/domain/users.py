@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import permissions, teams
 from emulator.domain.passwords import check_imported_hash, hash_password
-from emulator.domain.projects import ProjectView, now_millis
+from emulator.clock import now_millis
+from emulator.domain.projects import ProjectView
 from emulator.errors import E, StatusError
 from emulator.store.models import ContactChannel, OAuthAccount, RefreshToken, Team, TeamMember, User
 

@@ -15,6 +15,7 @@ from emulator.http.routes import team_invitations, team_member_profiles
 from emulator.http.routes import oauth, oauth_sim
 from emulator.http.routes import internal
 from emulator.http.routes import internal_config, permission_definitions
+from emulator.http.routes import clock
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -42,7 +43,7 @@ def api_routes() -> list:
             *api_keys.api.routes,
             *team_invitations.api.routes, *team_member_profiles.api.routes,
             *internal.api.routes,
-            *internal_config.api.routes, *permission_definitions.api.routes]
+            *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes]
 
 
 class ApiEnvelope:

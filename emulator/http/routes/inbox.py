@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from emulator.domain import mail, mail_relay
-from emulator.domain.projects import now_millis
+from emulator.clock import now_millis
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable
 from emulator.http.responses import json_response, success, text_response

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from emulator.domain import config as config_mod
 from emulator.domain import project_admin, projects
-from emulator.domain.projects import now_millis
+from emulator.clock import now_millis
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import ADMIN, Ctx, RouteTable

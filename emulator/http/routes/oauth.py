@@ -8,7 +8,7 @@ from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
 from emulator.domain import oauth, users
-from emulator.domain.projects import now_millis
+from emulator.clock import now_millis
 from emulator.errors import E, KnownError, StatusError
 from emulator.http import validation as v
 from emulator.http.auth import decode_user_token, header
