@@ -67,6 +67,8 @@ def banner(settings: Settings, config_path: Path, project, keys, seconds: float)
         f"  API:      {api_url}/api/v1",
         f"  SMTP:     {settings.host}:{settings.smtp_port}",
         f"  Inbox:    {api_url}/inbox",
+        *([f"  OAuth:    http://{settings.host}:{settings.mock_oauth_port} (mock OAuth server)"]
+          if settings.mock_oauth_port else []),
         f"  Store:    {'in memory' if settings.in_memory else settings.data_dir / 'emulator.sqlite3'}",
         f"  Config:   {config_path}",
         f"  Project:  {project.id} ({project.display_name})",
@@ -129,11 +131,27 @@ async def serve(settings: Settings) -> None:
         await serving
         await cancel_quietly(*background)
         raise SystemExit(f"could not serve SMTP on {settings.host}:{settings.smtp_port}: {exc.strerror or exc}")
+    mock_oauth = None
+    if settings.mock_oauth_port:
+        from emulator.http.mock_oauth_server import MockOAuthServer
+
+        mock_oauth = MockOAuthServer(state)
+        try:
+            await mock_oauth.start()
+        except SystemExit:
+            smtp.close()
+            server.should_exit = True
+            await serving
+            await cancel_quietly(*background)
+            await engine.dispose()  # its connection thread would keep the process alive
+            raise
     print(banner(settings, config_path, project, keys, time.perf_counter() - started), flush=True)
     try:
         await serving
     finally:
         smtp.close()
+        if mock_oauth is not None:
+            await mock_oauth.stop()
         await cancel_quietly(*background)
         await engine.dispose()
 

@@ -35,6 +35,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 26701
     smtp_port: int = 26725
+    mock_oauth_port: int | None = None  # the optional second port mimicking the reference's mock OAuth server
     data_dir: Path = Path(".hexclave")
     in_memory: bool = False
     config_path: Path | None = None

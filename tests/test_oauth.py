@@ -713,3 +713,54 @@ def test_server_created_user_with_oauth_providers_signs_in(oemu):
     text_error(call(oemu, "POST", "/users", access="server",
                     json={"oauth_providers": [{"id": "nope", "account_id": "1", "email": None}]}), 400,
                "OAuth provider nope not found")
+
+
+# ---- native Apple sign-in ---------------------------------------------------------------------------------------------
+
+def apple_id_token(emu, email: str, bundle_id: str = "com.example.ios.app") -> str:
+    """What a native app would get from the simulated Apple provider, asking as its Bundle ID."""
+    b = browser()
+    r = b.get(f"{emu.url}/emulator/oauth/apple/authorize", params={
+        "client_id": bundle_id, "redirect_uri": "http://localhost:4000/cb", "scope": "name email",
+        "emulator_login": email})
+    code = query_of(r.headers["location"])["code"]
+    t = b.post(f"{emu.url}/emulator/oauth/apple/token", data={"grant_type": "authorization_code", "code": code,
+                                                               "client_id": bundle_id})
+    assert t.status_code == 200, t.text
+    return t.json()["id_token"]
+
+
+def test_apple_native_sign_in(oemu):
+    path = "/auth/oauth/callback/apple/native"
+    known_error(call(oemu, "POST", path, json={"id_token": "fake-token"}), 400, "APPLE_BUNDLE_ID_NOT_CONFIGURED")
+    known_error(call(oemu, "POST", path, json={}), 400, "SCHEMA_ERROR", {"message"})
+    config = json.loads(json.dumps(BASE_CONFIG))
+    config["auth"]["oauth"]["providers"]["apple"]["appleBundles"] = {"ios": {"bundleId": "com.example.ios.app"}}
+    set_config(oemu, config)
+    try:
+        known_error(call(oemu, "POST", path, json={"id_token": "invalid-jwt-token"}), 400, "INVALID_APPLE_CREDENTIALS")
+        email = fresh_email("apple")
+        # an ID token for another audience (the web Services ID) or from another provider is refused
+        known_error(call(oemu, "POST", path, json={"id_token": apple_id_token(oemu, email, "com.example.web")}), 400,
+                    "INVALID_APPLE_CREDENTIALS")
+        _, google = sim_flow(oemu, "google", email)
+        known_error(call(oemu, "POST", path, json={"id_token": google.json()["id_token"]}), 400,
+                    "INVALID_APPLE_CREDENTIALS")
+
+        r = call(oemu, "POST", path, json={"id_token": apple_id_token(oemu, email)})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert set(body) == {"access_token", "refresh_token", "user_id", "is_new_user"} and body["is_new_user"] is True
+        user = me(oemu, body["access_token"])
+        assert user["id"] == body["user_id"] and user["primary_email"] == email
+        assert user["oauth_providers"] == [{"id": "apple", "account_id": email, "email": email}]
+        again = call(oemu, "POST", path, json={"id_token": apple_id_token(oemu, email)}).json()
+        assert again["is_new_user"] is False and again["user_id"] == body["user_id"]
+        assert call(oemu, "POST", path, access="server", json={"id_token": apple_id_token(oemu, email)}).status_code == 200
+        known_error(call(oemu, "POST", path, access=None, json={"id_token": "x"}), 400, "ACCESS_TYPE_REQUIRED")
+
+        del config["auth"]["oauth"]["providers"]["apple"]
+        set_config(oemu, config)
+        known_error(call(oemu, "POST", path, json={"id_token": "x"}), 400, "OAUTH_PROVIDER_NOT_FOUND_OR_NOT_ENABLED")
+    finally:
+        set_config(oemu, BASE_CONFIG)

@@ -120,12 +120,21 @@ def with_query(url: str, params: dict[str, str]) -> str:
 
 # ---- authorize: start the inner flow -------------------------------------------------------------------------------
 
+def uses_mock_server(provider: dict[str, Any], mock_url: str | None) -> bool:
+    """With the mock OAuth port on, shared providers of the mock server's client types sign in there, as the
+    reference's development setup sends them (`STACK_<TYPE>_CLIENT_ID=MOCK`)."""
+    return mock_url is not None and is_shared(provider) and provider["type"] in sim.MOCK_CLIENT_IDS
+
+
 async def start_flow(db: AsyncSession, project: ProjectView, provider: dict[str, Any], query: dict[str, Any], *,
-                     base_url: str, user_id: str | None) -> tuple[str, str]:
-    """Record the outer request and build the provider's authorization URL. Returns (url, inner state)."""
+                     base_url: str, user_id: str | None, mock_url: str | None = None) -> tuple[str, str]:
+    """Record the outer request and build the provider's authorization URL (at the simulated provider, or at the
+    mock OAuth server `mock_url` when it is on). Returns (url, inner state)."""
     verifier = secrets.token_urlsafe(48)
     inner_state = secrets.token_urlsafe(32)
-    scope = " ".join(sim.scopes_of(sim.PROVIDERS[provider["type"]].base_scope + " " + (query.get("provider_scope") or "")))
+    via_mock = uses_mock_server(provider, mock_url)
+    scope = sim.MOCK_SCOPE if via_mock else " ".join(sim.scopes_of(
+        sim.PROVIDERS[provider["type"]].base_scope + " " + (query.get("provider_scope") or "")))
     info = {
         "publishableClientKey": query["client_secret"],
         "redirectUri": query["redirect_uri"].split("#")[0],
@@ -136,11 +145,13 @@ async def start_flow(db: AsyncSession, project: ProjectView, provider: dict[str,
         "errorRedirectUrl": query.get("error_redirect_uri") or query.get("error_redirect_url"),
         "afterCallbackRedirectUrl": query.get("after_callback_redirect_url"),
         "responseMode": query["stack_response_mode"], "baseUrl": base_url, "providerId": provider["id"],
+        "innerScope": scope, "viaMock": via_mock,
     }
     db.add(OAuthOuterInfo(inner_state=inner_state, project_id=project.id, info=info,
                           expires_at_millis=now_millis() + OUTER_FLOW_MILLIS))
     await db.flush()
-    url = provider_url(base_url, provider["type"]) + "/authorize?" + urlencode({
+    endpoint = f"{mock_url}/auth" if via_mock else provider_url(base_url, provider["type"]) + "/authorize"
+    url = endpoint + "?" + urlencode({
         "client_id": sim_client_id(provider), "scope": scope, "response_type": "code",
         "redirect_uri": inner_callback_url(base_url, provider["id"]), "code_challenge_method": "S256",
         "code_challenge": sim.s256(verifier),
@@ -179,6 +190,8 @@ async def provider_user(db: AsyncSession, secret: str, provider: dict[str, Any],
     owner = await sim.access_token_owner(db, provider_type, token_set["access_token"])
     if owner is None:
         raise E.oauth_provider_temporarily_unavailable()
+    if info.get("viaMock"):
+        return sim.mock_platform_user_info(owner[1]), token_set
     return sim.platform_user_info(provider_type, owner[1]), token_set
 
 
@@ -231,7 +244,10 @@ async def add_provider_token(db: AsyncSession, project_id: str, account_id: str,
 
 async def store_provider_tokens(db: AsyncSession, project_id: str, account_id: str, token_set: dict[str, Any],
                                 scopes: list[str]) -> None:
-    """The tokens of a sign-in: the refresh token (if any) and the access token with its expiry (default 1 h)."""
+    """The tokens of a sign-in: the refresh token (if any) and the access token with its expiry (default 1 h).
+    A sign-in without provider tokens (native Apple sign-in) stores none."""
+    if not token_set.get("access_token"):
+        return
     if token_set.get("refresh_token"):
         await add_provider_token(db, project_id, account_id, "refresh", token_set["refresh_token"], scopes)
     await add_provider_token(db, project_id, account_id, "access", token_set["access_token"], scopes,
@@ -248,7 +264,8 @@ async def resolve_user(db: AsyncSession, project: ProjectView, provider: dict[st
                        who: sim.PlatformUserInfo, token_set: dict[str, Any], *, rounds: int) -> Resolved:
     """Link, sign in, merge by email, or sign up: the reference's order (contract §1.2 step 5)."""
     provider_id = provider["id"]
-    scopes = sim.scopes_of(sim.PROVIDERS[provider["type"]].base_scope + " " + (info.get("providerScope") or ""))
+    scopes = sim.scopes_of(info["innerScope"]) if "innerScope" in info else \
+        sim.scopes_of(sim.PROVIDERS[provider["type"]].base_scope + " " + (info.get("providerScope") or ""))
     old = await _find_sign_in_account(db, project.id, provider_id, who.account_id)
     if info["type"] == "link":
         user_id = info["projectUserId"]
@@ -285,6 +302,43 @@ async def resolve_user(db: AsyncSession, project: ProjectView, provider: dict[st
     account = await _add_account(db, project.id, user.id, provider_id, who.account_id, who.email)
     await store_provider_tokens(db, project.id, account.id, token_set, scopes)
     return Resolved(user.id, True)
+
+
+# ---- native Apple sign-in ---------------------------------------------------------------------------------------------
+
+def apple_bundle_id_not_configured() -> KnownError:
+    return KnownError("APPLE_BUNDLE_ID_NOT_CONFIGURED", 400,
+                      "Native Apple sign-in needs the app's Bundle ID: set auth.oauth.providers.apple.appleBundles.")
+
+
+def invalid_apple_credentials() -> KnownError:
+    return KnownError("INVALID_APPLE_CREDENTIALS", 400,
+                      "The Apple identity token could not be verified (the emulator accepts ID tokens of its simulated "
+                      "Apple provider issued to one of the configured Bundle IDs).")
+
+
+async def apple_native_sign_in(db: AsyncSession, signer: sessions.TokenSigner, project: ProjectView, id_token: str, *,
+                               rounds: int) -> dict[str, Any]:
+    """POST /auth/oauth/callback/apple/native. A real Apple token cannot be checked offline, so the identity token
+    must come from the simulated Apple provider (its `token` endpoint, `client_id` = the app's Bundle ID)."""
+    entry = project.config["auth"]["oauth"]["providers"].get("apple")
+    if not isinstance(entry, dict) or not entry.get("allowSignIn"):
+        raise E.oauth_provider_not_found_or_not_enabled()
+    bundle_ids = [b["bundleId"] for b in (entry.get("appleBundles") or {}).values()
+                  if isinstance(b, dict) and b.get("bundleId")]
+    if not bundle_ids:
+        raise apple_bundle_id_not_configured()
+    claims = sim.verify_id_token(signer.secret, "apple", id_token, bundle_ids)
+    if claims is None:
+        raise invalid_apple_credentials()
+    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    who = sim.PlatformUserInfo(str(claims["sub"]), email, claims.get("email_verified") in (True, "true"), None, None)
+    info = {"type": "authenticate", "projectUserId": None, "innerScope": ""}
+    resolved = await resolve_user(db, project, {"id": "apple", **entry}, info, who, {}, rounds=rounds)
+    user = await users.get(db, project, resolved.user_id)
+    tokens = await sessions.sign_in(db, signer, project, user)
+    return {"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"], "user_id": user.id,
+            "is_new_user": resolved.new_user}
 
 
 def check_outer_request(project: ProjectView, info: dict[str, Any]) -> None:

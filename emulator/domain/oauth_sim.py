@@ -26,6 +26,11 @@ from emulator.store.models import OAuthSimGrant, OAuthSimIdentity
 CODE_MILLIS = 10 * 60 * 1000
 ACCESS_TOKEN_SECONDS = 3600
 MOCK_CLIENT_SECRET = "MOCK-SERVER-SECRET"
+# The client ids of the reference's development mock OAuth server (the second port, emulator/http/mock_oauth_server.py):
+# shared providers of these types sign in there when that port is on.
+MOCK_CLIENT_IDS = ("github", "facebook", "google", "microsoft", "spotify", "discord", "gitlab", "bitbucket", "x")
+# What the platform asks the mock server for (the reference's MockProvider base scope).
+MOCK_SCOPE = "openid offline_access"
 # The refresh errors a test can make the next refresh of a grant fail with (as the reference's mock server).
 REFRESH_ERRORS = ("invalid_grant", "access_denied", "consent_required", "invalid_token", "unauthorized_client")
 
@@ -163,8 +168,10 @@ async def issue_code(db: AsyncSession, provider_type: str, who: Identity, *, cli
 
 
 async def _tokens(db: AsyncSession, provider_type: str, account_id: str, client_id: str, scope: str, *,
-                  issuer: str | None, secret: str, nonce: str | None, refresh_token: str | None) -> dict[str, Any]:
-    """A token response: a new access token, the given or a new refresh token, and an ID token for OIDC providers."""
+                  issuer: str | None, secret: str, nonce: str | None, refresh_token: str | None,
+                  openid: bool) -> dict[str, Any]:
+    """A token response: a new access token, the given or a new refresh token, and an ID token for OIDC providers
+    (or, with `openid`, for any provider when the scope asks for one: the mock OAuth server is an OIDC issuer)."""
     access = f"{provider_type}_at_{random_token(40)}"
     db.add(OAuthSimGrant(token=access, kind="access", provider_type=provider_type, account_id=account_id,
                          client_id=client_id, scope=scope, data={},
@@ -176,7 +183,7 @@ async def _tokens(db: AsyncSession, provider_type: str, account_id: str, client_
         db.add(OAuthSimGrant(token=refresh_token, kind="refresh", provider_type=provider_type, account_id=account_id,
                              client_id=client_id, scope=scope, data={}, expires_at_millis=None))
         body["refresh_token"] = refresh_token
-    if PROVIDERS[provider_type].oidc and issuer:
+    if issuer and (PROVIDERS[provider_type].oidc or (openid and "openid" in scopes_of(scope))):
         who = await identity(db, provider_type, account_id) or Identity(account_id)
         body["id_token"] = id_token(secret, issuer, provider_type, who, client_id, nonce)
     await db.flush()
@@ -184,7 +191,8 @@ async def _tokens(db: AsyncSession, provider_type: str, account_id: str, client_
 
 
 async def exchange_code(db: AsyncSession, provider_type: str, *, code: str, client_id: str, redirect_uri: str | None,
-                        code_verifier: str | None, issuer: str | None, secret: str) -> dict[str, Any]:
+                        code_verifier: str | None, issuer: str | None, secret: str,
+                        openid: bool = False) -> dict[str, Any]:
     row = await db.get(OAuthSimGrant, code)
     if row is None or row.kind != "code" or row.provider_type != provider_type or row.revoked \
             or (row.expires_at_millis or 0) <= now_millis():
@@ -198,11 +206,11 @@ async def exchange_code(db: AsyncSession, provider_type: str, *, code: str, clie
         raise SimError("invalid_grant", "The PKCE code_verifier does not match the code_challenge.")
     row.revoked = True  # single use
     return await _tokens(db, provider_type, row.account_id, client_id, row.scope, issuer=issuer, secret=secret,
-                         nonce=row.data.get("nonce"), refresh_token=None)
+                         nonce=row.data.get("nonce"), refresh_token=None, openid=openid)
 
 
 async def refresh(db: AsyncSession, provider_type: str, *, refresh_token: str, client_id: str | None,
-                  scope: str | None, issuer: str | None, secret: str) -> dict[str, Any]:
+                  scope: str | None, issuer: str | None, secret: str, openid: bool = False) -> dict[str, Any]:
     row = await db.get(OAuthSimGrant, refresh_token)
     if row is None or row.kind != "refresh" or row.provider_type != provider_type or row.revoked:
         raise SimError("invalid_grant", "The refresh token is invalid or was revoked.")
@@ -217,7 +225,7 @@ async def refresh(db: AsyncSession, provider_type: str, *, refresh_token: str, c
     if any(s not in granted for s in wanted):
         raise SimError("invalid_scope", "The requested scope exceeds the scope granted originally.")
     return await _tokens(db, provider_type, row.account_id, row.client_id, " ".join(wanted), issuer=issuer,
-                         secret=secret, nonce=None, refresh_token=refresh_token)
+                         secret=secret, nonce=None, refresh_token=refresh_token, openid=openid)
 
 
 async def access_token_owner(db: AsyncSession, provider_type: str | None, token: str) -> tuple[OAuthSimGrant, Identity] | None:
@@ -237,6 +245,19 @@ async def revoke(db: AsyncSession, token: str) -> bool:
     if row is None or row.kind == "code":
         return False
     row.revoked = True
+    return True
+
+
+async def revoke_grant(db: AsyncSession, access_token: str) -> bool:
+    """Revoke an access token and every refresh token of its grant (same provider, account and client)."""
+    row = await db.get(OAuthSimGrant, access_token)
+    if row is None or row.kind != "access":
+        return False
+    row.revoked = True
+    for r in (await db.execute(select(OAuthSimGrant).where(
+            OAuthSimGrant.kind == "refresh", OAuthSimGrant.provider_type == row.provider_type,
+            OAuthSimGrant.account_id == row.account_id, OAuthSimGrant.client_id == row.client_id))).scalars():
+        r.revoked = True
     return True
 
 
@@ -273,6 +294,21 @@ def id_token(secret: str, issuer: str, provider_type: str, who: Identity, client
 
 def jwks(secret: str, provider_type: str) -> dict[str, Any]:
     return {"keys": [{**_signing_key(secret, provider_type).public_jwk(), "use": "sig"}]}
+
+
+def verify_id_token(secret: str, provider_type: str, token: str, audiences: list[str]) -> dict[str, Any] | None:
+    """The claims of an ID token this emulator's simulated `provider_type` signed for one of `audiences` (None if
+    not): signature, expiry, audience, and an issuer that is that provider's URL on any host of the emulator."""
+    key = _signing_key(secret, provider_type)
+    try:
+        claims = jwt.decode(token, key.public, algorithms=["ES256"], audience=audiences,
+                            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
+                                     "require": ["iss", "sub", "aud", "exp"]})  # expiry on the emulator clock
+    except jwt.PyJWTError:
+        return None
+    if not isinstance(claims["exp"], (int, float)) or claims["exp"] <= now_seconds():
+        return None
+    return claims if str(claims["iss"]).endswith(f"/emulator/oauth/{provider_type}") else None
 
 
 def discovery(base: str, provider_type: str) -> dict[str, Any]:
@@ -339,6 +375,17 @@ class PlatformUserInfo:
     email_verified: bool
     display_name: str | None
     profile_image_url: str | None
+
+
+def mock_userinfo(who: Identity, scope: str) -> dict[str, Any]:
+    """The mock server's /me: the account id is the email typed in; `email` only with the email scope."""
+    return {"sub": who.account_id, **({"email": who.account_id} if "email" in scopes_of(scope) else {})}
+
+
+def mock_platform_user_info(who: Identity) -> PlatformUserInfo:
+    """How the platform reads a mock-server account (the reference's MockProvider): the subject is the account id
+    and the email, always verified; no name or picture."""
+    return PlatformUserInfo(who.account_id, who.account_id, True, None, None)
 
 
 def platform_user_info(provider_type: str, who: Identity) -> PlatformUserInfo:

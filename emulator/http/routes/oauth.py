@@ -26,6 +26,13 @@ def base_url(ctx: Ctx) -> str:
     return f"{ctx.request.url.scheme}://{ctx.request.url.netloc}"
 
 
+def mock_server_url(ctx: Ctx) -> str | None:
+    """The mock OAuth port (when on), on the host name this request used: localhost stays localhost."""
+    port = ctx.state.settings.mock_oauth_port
+    host = ctx.request.url.hostname or "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}" if port else None
+
+
 # ---- authorize ------------------------------------------------------------------------------------------------------
 
 AUTHORIZE_QUERY = OpenObj({
@@ -73,7 +80,8 @@ async def authorize(ctx: Ctx):
         if claims["aud"].split(":")[0] != project.id:
             raise StatusError(403, "The access token is not valid for this project")
         user_id = claims["sub"]
-    location, inner_state = await oauth.start_flow(ctx.db, project, provider, q, base_url=base_url(ctx), user_id=user_id)
+    location, inner_state = await oauth.start_flow(ctx.db, project, provider, q, base_url=base_url(ctx), user_id=user_id,
+                                                   mock_url=mock_server_url(ctx))
     if q["stack_response_mode"] == "json":  # the SDK navigates itself; PKCE protects the flow, no cookie needed
         return {"location": location}
     response = RedirectResponse(location, status_code=307)
@@ -137,6 +145,12 @@ async def _finish_callback(ctx: Ctx, project, row, info: dict[str, Any], params:
 CALLBACK = dict(access=None, params=PROVIDER_PARAMS, query=OpenObj({}), body=v.Json())
 api("/auth/oauth/callback/{provider_id}", "GET", **CALLBACK)(_callback)
 api("/auth/oauth/callback/{provider_id}", "POST", **CALLBACK)(_callback)  # Apple posts its answer (form_post)
+
+
+@api("/auth/oauth/callback/apple/native", "POST", body=v.Obj({"id_token": v.Str(required=True)}, required=True))
+async def apple_native(ctx: Ctx):
+    return await oauth.apple_native_sign_in(ctx.db, ctx.state.signer, ctx.project, ctx.body["id_token"],
+                                            rounds=ctx.state.settings.bcrypt_rounds)
 
 
 # ---- cross-domain handoff -------------------------------------------------------------------------------------------
