@@ -437,3 +437,77 @@ class E:
     def invalid_scope(scope: str) -> KnownError:
         # The reference takes the scope but sends no details.
         return _ke("INVALID_SCOPE", 400, f"The scope {scope!r} is not valid; the only scope is 'legacy'.")
+
+    # ---- payments ----
+
+    @staticmethod
+    def product_does_not_exist(product_id: str, context: str | None) -> KnownError:
+        why = {"server_only": "is server-only, so clients cannot use it",
+               "item_exists": "does not exist (there is an item with that id)"}.get(context or "", "does not exist")
+        return KnownError("PRODUCT_DOES_NOT_EXIST", 400, f"Product {product_id!r} {why}.",
+                          {"product_id": product_id, "context": context})
+
+    @staticmethod
+    def product_customer_type_does_not_match(product_id: str | None, customer_id: str, product_type: str | None,
+                                             actual_type: str) -> KnownError:
+        return KnownError("PRODUCT_CUSTOMER_TYPE_DOES_NOT_MATCH", 400,
+                          f"The product is for {product_type} customers, but {customer_id!r} is a {actual_type}.",
+                          {"product_id": product_id, "customer_id": customer_id,
+                           "product_customer_type": product_type, "actual_customer_type": actual_type})
+
+    @staticmethod
+    def product_already_granted(product_id: str, customer_id: str) -> KnownError:
+        return _ke("PRODUCT_ALREADY_GRANTED", 400, f"Customer {customer_id!r} already owns product {product_id!r}.",
+                   product_id=product_id, customer_id=customer_id)
+
+    @staticmethod
+    def item_not_found(item_id: str) -> KnownError:
+        return _ke("ITEM_NOT_FOUND", 404, f"There is no item {item_id!r} in this project's payments config.",
+                   item_id=item_id)
+
+    @staticmethod
+    def item_customer_type_does_not_match(item_id: str, customer_id: str, item_type: str | None,
+                                          actual_type: str) -> KnownError:
+        return KnownError("ITEM_CUSTOMER_TYPE_DOES_NOT_MATCH", 400,
+                          f"Item {item_id!r} is for {item_type} customers, but {customer_id!r} is a {actual_type}.",
+                          {"item_id": item_id, "customer_id": customer_id, "item_customer_type": item_type,
+                           "actual_customer_type": actual_type})
+
+    @staticmethod
+    def item_quantity_insufficient_amount(item_id: str, customer_id: str, quantity: int) -> KnownError:
+        return _ke("ITEM_QUANTITY_INSUFFICIENT_AMOUNT", 400,
+                   f"Customer {customer_id!r} does not have enough of item {item_id!r} for a change of {quantity}.",
+                   item_id=item_id, customer_id=customer_id, quantity=quantity)
+
+    @staticmethod
+    def new_purchases_blocked() -> KnownError:
+        return _ke("NEW_PURCHASES_BLOCKED", 403, "New purchases are blocked for this project (payments.blockNewPurchases).")
+
+    @staticmethod
+    def test_mode_purchase_non_refundable() -> KnownError:
+        return _ke("TEST_MODE_PURCHASE_NON_REFUNDABLE", 400, "Purchases made in test mode cannot be refunded.")
+
+    @staticmethod
+    def subscription_invoice_not_found(invoice_id: str) -> KnownError:
+        return _ke("SUBSCRIPTION_INVOICE_NOT_FOUND", 404, f"There is no paid subscription invoice for {invoice_id!r}.",
+                   subscription_invoice_id=invoice_id)
+
+    @staticmethod
+    def one_time_purchase_not_found(purchase_id: str) -> KnownError:
+        return _ke("ONE_TIME_PURCHASE_NOT_FOUND", 404, f"There is no one-time purchase {purchase_id!r}.",
+                   one_time_purchase_id=purchase_id)
+
+    @staticmethod
+    def subscription_already_refunded(subscription_id: str) -> KnownError:
+        return _ke("SUBSCRIPTION_ALREADY_REFUNDED", 400, f"Subscription {subscription_id!r} was already refunded.",
+                   subscription_id=subscription_id)
+
+    @staticmethod
+    def one_time_purchase_already_refunded(purchase_id: str) -> KnownError:
+        return _ke("ONE_TIME_PURCHASE_ALREADY_REFUNDED", 400, f"One-time purchase {purchase_id!r} was already refunded.",
+                   one_time_purchase_id=purchase_id)
+
+    @staticmethod
+    def default_payment_method_required(customer_type: str, customer_id: str) -> KnownError:
+        return _ke("DEFAULT_PAYMENT_METHOD_REQUIRED", 400, "This customer has no default payment method yet.",
+                   customer_type=customer_type, customer_id=customer_id)

@@ -114,7 +114,8 @@ async def serve(settings: Settings) -> None:
     app = create_app(state)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                                            access_log=False, lifespan="off", timeout_graceful_shutdown=2))
-    background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state))]
+    background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state)),
+                  asyncio.create_task(renew_subscriptions(state))]
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
@@ -168,6 +169,18 @@ async def deliver_scheduled_emails(state: State) -> None:
                     await db.commit()
         except Exception:
             log.exception("scheduled email delivery failed; retrying")
+
+
+async def renew_subscriptions(state: State) -> None:
+    """Background renewals: subscription periods (and trials) that end while the emulator runs renew in real time."""
+    from emulator.domain.payments import subscriptions
+
+    while True:
+        await asyncio.sleep(1)
+        try:
+            await subscriptions.materialise(state)
+        except Exception:
+            log.exception("subscription renewal failed; retrying")
 
 
 async def cancel_quietly(*tasks: asyncio.Task) -> None:

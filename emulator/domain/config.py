@@ -87,12 +87,78 @@ class AnyValue(Spec):
         pass
 
 
+class Interval(Spec):
+    """A DayInterval, `[count, "day"|"week"|"month"|"year"]` (tuples are fine in Python), or `"never"` if allowed."""
+
+    def __init__(self, allow_never: bool = False):
+        self.allow_never = allow_never
+
+    def check(self, value, path, errors):
+        if value is None or (self.allow_never and value == "never"):
+            return
+        if (not isinstance(value, (list, tuple)) or len(value) != 2 or isinstance(value[0], bool)
+                or not isinstance(value[0], int) or value[0] < 0 or value[1] not in INTERVAL_UNITS):
+            never = ' or "never"' if self.allow_never else ""
+            errors.append(f"{path}: expected [count, unit] with a whole count >= 0 and unit one of "
+                          f"{', '.join(INTERVAL_UNITS)}{never}, got {value!r}")
+
+
+class Money(Spec):
+    """A decimal amount as a string ("5", "9.99"), with at most the currency's decimals."""
+    PATTERN = re.compile(r"^(0|[1-9][0-9]*)(\.([0-9]+))?$")
+
+    def __init__(self, decimals: int):
+        self.decimals = decimals
+
+    def check(self, value, path, errors):
+        if value is None:
+            return
+        match = self.PATTERN.match(value) if isinstance(value, str) else None
+        if match is None:
+            errors.append(f"{path}: expected an amount as a string such as \"5\" or \"9.99\", got {value!r}")
+        elif match.group(3) and len(match.group(3)) > self.decimals:
+            errors.append(f"{path}: too many decimals ({self.decimals} at most), got {value!r}")
+
+
+class Price(Obj):
+    def check(self, value, path, errors):
+        super().check(value, path, errors)
+        if isinstance(value, dict) and not any(value.get(c) is not None for c in CURRENCIES):
+            errors.append(f"{path}: a price needs at least one currency ({', '.join(CURRENCIES)})")
+
+
+class OneOf(Spec):
+    """The first spec whose check passes; otherwise the errors of the one chosen by `pick(value)`."""
+
+    def __init__(self, pick, *specs: Spec):
+        self.pick, self.specs = pick, specs
+
+    def check(self, value, path, errors):
+        self.specs[self.pick(value)].check(value, path, errors)
+
+
 BOOL = Scalar(bool, name="a boolean")
 STR = Scalar(str, name="a string")
 INT = Scalar(int, name="an integer")
 NUM = Scalar(int, float, name="a number")
 TRUE_SET = Record(Scalar(bool, name="true"))
-INTERVAL = AnyValue()  # [count, "day"|"week"|"month"|"year"]; checked by the payments module
+INTERVAL_UNITS = ("day", "week", "month", "year")
+INTERVAL = Interval()
+# The platform's supported currencies and their decimals.
+CURRENCIES = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0, "INR": 2, "AUD": 2, "CAD": 2}
+CUSTOMER_TYPE = Scalar(str, name="a string", choices=("user", "team", "custom"))
+PRICE = Price(**{c: Money(d) for c, d in CURRENCIES.items()}, interval=INTERVAL, serverOnly=BOOL, freeTrial=INTERVAL)
+PRODUCT = Obj(
+    displayName=STR, productLineId=STR, customerType=CUSTOMER_TYPE, freeTrial=INTERVAL, serverOnly=BOOL,
+    stackable=BOOL,
+    isAddOnTo=OneOf(lambda v: 0 if v is False else 1, BOOL, TRUE_SET),
+    prices=OneOf(lambda v: 0 if isinstance(v, str) else 1,
+                 Scalar(str, name="a string", choices=("include-by-default",)), Record(PRICE)),
+    includedItems=Record(Obj(
+        quantity=NUM, repeat=Interval(allow_never=True),
+        expires=Scalar(str, name="a string", choices=("never", "when-purchase-expires", "when-repeated")))),
+    clientMetadata=AnyValue(), clientReadOnlyMetadata=AnyValue(), serverMetadata=AnyValue(),
+)
 
 PERMISSION_ID = re.compile(r"^\$?[a-z0-9_:]+$")
 EMAIL_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -150,9 +216,9 @@ SCHEMA = Obj(
     ),
     payments=Obj(
         blockNewPurchases=BOOL, autoPay=Obj(interval=INTERVAL), testMode=BOOL,
-        productLines=Record(Obj(displayName=STR, customerType=Scalar(str, name="a string", choices=("user", "team", "custom")))),
-        products=Record(AnyValue()),
-        items=Record(Obj(displayName=STR, customerType=Scalar(str, name="a string", choices=("user", "team", "custom")))),
+        productLines=Record(Obj(displayName=STR, customerType=CUSTOMER_TYPE)),
+        products=Record(PRODUCT),
+        items=Record(Obj(displayName=STR, customerType=CUSTOMER_TYPE)),
     ),
     # Trusted domains are environment settings upstream; the emulator accepts them here so redirects can be tested.
     domains=Obj(allowLocalhost=BOOL, trustedDomains=Record(Obj(baseUrl=STR, handlerPath=STR))),
@@ -212,10 +278,67 @@ def validate(config: Any) -> dict[str, Any]:
     errors: list[str] = []
     if not isinstance(config, dict):
         raise ConfigInvalid([f"config: expected a dict or \"show-onboarding\", got {type(config).__name__}"])
+    config = migrate_legacy_payments(config)
     SCHEMA.check(config, "", errors)
+    if not errors:
+        errors += payments_problems(config.get("payments"))
     if errors:
         raise ConfigInvalid(errors)
     return config
+
+
+def migrate_legacy_payments(config: dict[str, Any]) -> dict[str, Any]:
+    """The platform's renames of older payments configs: `offers` -> `products`, `groups` -> `catalogs` ->
+    `productLines` (a line takes its customer type from its products; a line without products is dropped), and a
+    product's `groupId` / `catalogId` -> `productLineId`. Other configs are returned unchanged."""
+    payments = config.get("payments")
+    if not isinstance(payments, dict) or not ({"offers", "groups", "catalogs"} & payments.keys() or any(
+            isinstance(p, dict) and {"groupId", "catalogId"} & p.keys()
+            for p in (payments.get("products") or payments.get("offers") or {}).values())):
+        return config
+    payments = dict(payments)
+    if "offers" in payments:
+        payments["products"] = {**payments.pop("offers"), **(payments.get("products") or {})}
+    legacy_lines = {**(payments.pop("groups", None) or {}), **(payments.pop("catalogs", None) or {})}
+    products = {}
+    for product_id, product in (payments.get("products") or {}).items():
+        if isinstance(product, dict) and ("groupId" in product or "catalogId" in product):
+            product = dict(product)
+            line = product.pop("catalogId", None) or product.pop("groupId", None)
+            product.pop("groupId", None)
+            product["productLineId"] = line
+        products[product_id] = product
+    payments["products"] = products
+    if legacy_lines:
+        lines = dict(payments.get("productLines") or {})
+        for line_id, line in legacy_lines.items():
+            types = [p.get("customerType", "user") for p in products.values()
+                     if isinstance(p, dict) and p.get("productLineId") == line_id]
+            if types:
+                lines[line_id] = {**(line if isinstance(line, dict) else {}), "customerType": types[0]}
+        payments["productLines"] = lines
+    return {**config, "payments": payments}
+
+
+def payments_problems(payments: Any) -> list[str]:
+    """The catalogue rules the schema alone cannot express, reported at the offending key like the platform's."""
+    if not isinstance(payments, dict):
+        return []
+    lines = payments.get("productLines") or {}
+    problems = []
+    for product_id, product in (payments.get("products") or {}).items():
+        line_id = product.get("productLineId") if isinstance(product, dict) else None
+        if line_id is None:
+            continue
+        path, customer_type = f"payments.products.{product_id}", product.get("customerType") or "user"
+        line = lines.get(line_id)
+        if not isinstance(line, dict):
+            problems.append(f"{path}.productLineId: product {product_id!r} is in product line {line_id!r}, "
+                            "which does not exist in payments.productLines")
+        elif line.get("customerType") != customer_type:
+            problems.append(f"{path}.customerType: product {product_id!r} is for {customer_type} customers but its "
+                            f"product line {line_id!r} is for {line.get('customerType')} customers")
+    return problems
 
 
 # ---- overrides and rendering --------------------------------------------------------------------------------------

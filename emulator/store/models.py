@@ -329,3 +329,115 @@ class ConfigLevels(Base):
     project_override: Mapped[Any] = mapped_column(JSON, default=dict)
     environment_override: Mapped[Any] = mapped_column(JSON, default=dict)
     branch_source: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+# ---- payments -------------------------------------------------------------------------------------------------------
+# Customers are (customer_type, customer_id): a user, a team, or any string id for `custom`. Products are stored as
+# the snapshot taken at purchase time, as the platform does, so later catalogue edits do not change past purchases.
+
+class PaymentAccount(Base):
+    """The project's simulated Stripe Connect account (`acct_…`), made on first use; charges are always enabled."""
+    __tablename__ = "payment_accounts"
+    project_id: Mapped[str] = mapped_column(String, primary_key=True)
+    stripe_account_id: Mapped[str] = mapped_column(String)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class PaymentCustomer(Base):
+    """A customer's simulated Stripe customer (`cus_…`) and the card saved by a paid subscription checkout."""
+    __tablename__ = "payment_customers"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    customer_type: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[str] = mapped_column(String, index=True)
+    default_payment_method: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+class ProductVersion(Base):
+    __tablename__ = "product_versions"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    product_id: Mapped[str | None] = mapped_column(String)
+    product: Mapped[Any] = mapped_column(JSON)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_customer", "project_id", "customer_type", "customer_id"),)
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    customer_type: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[str] = mapped_column(String)
+    product_id: Mapped[str | None] = mapped_column(String)
+    product: Mapped[Any] = mapped_column(JSON)
+    price_id: Mapped[str | None] = mapped_column(String)
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String)  # active, trialing, canceled
+    creation_source: Mapped[str] = mapped_column(String)  # TEST_MODE, API_GRANT, PURCHASE_PAGE
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String)  # set for paid (simulated Stripe) ones
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+    current_period_start_millis: Mapped[int] = mapped_column(Integer)
+    current_period_end_millis: Mapped[int] = mapped_column(Integer)
+    periods_elapsed: Mapped[int] = mapped_column(Integer, default=0)  # billing periods renewed so far
+    trial_end_millis: Mapped[int | None] = mapped_column(Integer)
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    canceled_at_millis: Mapped[int | None] = mapped_column(Integer)
+    ended_at_millis: Mapped[int | None] = mapped_column(Integer)
+    refunded_at_millis: Mapped[int | None] = mapped_column(Integer)
+
+
+class OneTimePurchase(Base):
+    __tablename__ = "one_time_purchases"
+    __table_args__ = (Index("ix_one_time_purchases_customer", "project_id", "customer_type", "customer_id"),)
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    customer_type: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[str] = mapped_column(String)
+    product_id: Mapped[str | None] = mapped_column(String)
+    product: Mapped[Any] = mapped_column(JSON)
+    price_id: Mapped[str | None] = mapped_column(String)
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    creation_source: Mapped[str] = mapped_column(String)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+    refunded_at_millis: Mapped[int | None] = mapped_column(Integer)
+
+
+class ItemQuantityChange(Base):
+    __tablename__ = "item_quantity_changes"
+    __table_args__ = (Index("ix_item_quantity_changes_customer", "project_id", "customer_type", "customer_id"),)
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    customer_type: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[str] = mapped_column(String)
+    item_id: Mapped[str] = mapped_column(String)
+    quantity: Mapped[int] = mapped_column(Integer)
+    expires_at_millis: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class SubscriptionInvoice(Base):
+    """One billed period of a paid subscription (`in_…`): the first one at checkout, then one per renewal."""
+    __tablename__ = "subscription_invoices"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    subscription_id: Mapped[str] = mapped_column(String, index=True)
+    is_creation: Mapped[bool] = mapped_column(Boolean, default=False)
+    charged_amount: Mapped[Any] = mapped_column(JSON, default=dict)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class PaymentRefund(Base):
+    """A refund transaction of a paid purchase: its product revocations and the money returned."""
+    __tablename__ = "payment_refunds"
+    id: Mapped[str] = mapped_column(String, primary_key=True)  # "<purchase id>:refund"
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    source_kind: Mapped[str] = mapped_column(String)  # subscription, one-time-purchase
+    source_id: Mapped[str] = mapped_column(String)
+    customer_type: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[str] = mapped_column(String)
+    entries: Mapped[Any] = mapped_column(JSON, default=list)
+    revoked_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
