@@ -12,10 +12,11 @@ from starlette.routing import Mount, Route
 from emulator.http.responses import text_response
 from emulator.http.routes import api_keys, auth, contact_channels, emails, inbox, misc, pages, permissions, teams, users
 from emulator.http.routes import team_invitations, team_member_profiles
-from emulator.http.routes import oauth, oauth_sim
+from emulator.http.routes import oauth, oauth_sim, checkout
 from emulator.http.routes import internal
 from emulator.http.routes import internal_config, permission_definitions
 from emulator.http.routes import clock
+from emulator.http.routes import payments
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -43,7 +44,8 @@ def api_routes() -> list:
             *api_keys.api.routes,
             *team_invitations.api.routes, *team_member_profiles.api.routes,
             *internal.api.routes,
-            *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes]
+            *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes,
+            *payments.api.routes]
 
 
 class ApiEnvelope:
@@ -109,6 +111,7 @@ def create_app(state, extra_routes: list | None = None) -> Starlette:
             *[Mount(prefix, routes=routes) for prefix in API_PREFIXES],
             *pages.routes,
             *oauth_sim.routes,
+            *checkout.routes,
             *(extra_routes or []),
         ],
         exception_handlers={HTTPException: http_error},

@@ -338,6 +338,20 @@ function resultOk(res, what) {
   return res.data;
 }
 
+// Completes a checkout as the browser form does (POST the emulator's checkout page, Stripe's 4242 test card);
+// returns where the page redirects to.
+async function payOnCheckoutPage(checkoutUrl, fields = {}) {
+  const url = new URL(checkoutUrl);
+  const page = await fetch(url);
+  eq(page.status, 200, `GET ${url.pathname} (the checkout page): HTTP status`);
+  const body = new URLSearchParams({ action: "pay", card_number: "4242 4242 4242 4242", card_expiry: "12/49", card_cvc: "123",
+    card_name: "SDK Buyer", return_url: url.searchParams.get("return_url") ?? "", ...fields });
+  const res = await fetch(url.origin + url.pathname, { method: "POST", body, redirect: "manual" });
+  const text = await res.text();
+  eq(res.status, 303, `POST ${url.pathname} with 4242 4242 4242 4242: HTTP status (page: ${shorten(text.replace(/\s+/g, " "), 300)})`);
+  return res.headers.get("location");
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Flows. Each throws on any mismatch. They are run in two concurrent chains (the token-refresh chain has to
 // wait for an access token to really expire; the main chain runs meanwhile).
@@ -952,15 +966,150 @@ const flows = {
     eq(code, "ACCESS_TOKEN_EXPIRED", "x-hexclave-known-error header for an expired access token");
     eq(JSON.parse(body).code, "ACCESS_TOKEN_EXPIRED", "body.code for an expired access token");
   },
+
+  // --- OAuth (in a fake browser: see withFakeBrowser) -------------------------------------------------------
+  async oauth() {
+    await withFakeBrowser("http://localhost:3000/sign-in", async (browser) => {
+      let navigated;
+      const navigation = new Promise((resolve) => { navigated = resolve; });
+      const app = clientApp({ redirectMethod: { navigate: (url) => navigated(url) }, analytics: { enabled: false }, devTool: false });
+      // signInWithOAuth hands the provider URL to navigate() and then never resolves (the page would be gone).
+      app.signInWithOAuth("github").catch((e) => navigated(new Mismatch(`signInWithOAuth threw: ${errorChain(e)}`)));
+      const providerUrl = await navigation;
+      if (providerUrl instanceof Error) throw providerUrl;
+      check(providerUrl.startsWith(`${CFG.url}/emulator/oauth/github/authorize?`), `signInWithOAuth navigated to ${providerUrl}, want the simulated GitHub's authorize page`);
+      check(browser.cookieNames().some((n) => n.startsWith("stack-oauth-outer-")), `no stack-oauth-outer-* cookie after signInWithOAuth: ${browser.cookieNames()}`);
+
+      // The provider page, answered at once with the emulator_login hint, then the platform's inner callback.
+      const email = uniqueEmail("oauth");
+      const atProvider = await fetch(`${providerUrl}&emulator_login=${encodeURIComponent(email)}`, { redirect: "manual" });
+      eq(atProvider.status, 303, "simulated provider with emulator_login: HTTP status");
+      const atCallback = await fetch(atProvider.headers.get("location"), { redirect: "manual" });
+      const appUrl = atCallback.headers.get("location") ?? "";
+      eq(atCallback.status, 303, `inner callback: HTTP status (body ${shorten(await atCallback.text(), 200)})`);
+      check(appUrl.startsWith("http://localhost:3000/handler/oauth-callback?"), `inner callback redirected to ${appUrl}, want the app's oauth-callback handler`);
+
+      // Back in the app: the SDK's own callback handling exchanges the code with its PKCE verifier cookie.
+      browser.location.href = appUrl;
+      eq(await app.callOAuthCallback(), true, "callOAuthCallback() result");
+      check(!browser.cookieNames().some((n) => n.includes("-oauth-outer-")), `callOAuthCallback left the verifier cookie: ${browser.cookieNames()}`);
+      check(!new URL(browser.location.href).searchParams.has("code"), `callOAuthCallback left ?code in the URL: ${browser.location.href}`);
+
+      const user = await app.getUser();
+      check(user !== null, "getUser() returned null after callOAuthCallback");
+      eq(user.primaryEmail, email, "user.primaryEmail after OAuth sign-up");
+      eq(user.oauthProviders.map((p) => p.id), ["github"], "user.oauthProviders ids");
+      const providers = await user.listOAuthProviders();
+      eq(providers.map((p) => [p.type, p.userId, p.email, p.allowSignIn, p.allowConnectedAccounts]), [["github", user.id, email, true, true]],
+        "listOAuthProviders() [type, userId, email, allowSignIn, allowConnectedAccounts]");
+      const account = await user.getConnectedAccount("github");
+      check(account !== null, "getConnectedAccount('github') returned null");
+      const { accessToken } = await account.getAccessToken();
+      check(typeof accessToken === "string" && accessToken.startsWith("github_at_"), `connected account access token: ${JSON.stringify(accessToken)}`);
+      // The token works at the simulated provider's userinfo endpoint, for the identity that signed in.
+      const info = await (await fetch(`${CFG.url}/emulator/oauth/github/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } })).json();
+      eq(info.email, email, "simulated GitHub /userinfo email for the connected account's token");
+      eq((await user.listConnectedAccounts()).map((a) => a.provider), ["github"], "listConnectedAccounts() providers");
+    });
+  },
+
+  // --- Payments: checkout URLs paid on the emulator's checkout page (over HTTP), items and products --------------
+  async payments() {
+    const app = clientApp();
+    await signUp(app, uniqueEmail("buyer"));
+    const user = await app.getUser({ or: "throw" });
+    const returnUrl = "http://localhost:3000/purchase-done";
+    const packUrl = await user.createCheckoutUrl({ productId: "credits-pack", returnUrl });
+    check(packUrl.startsWith(`${CFG.url}/purchase/${CFG.projectId}_`) && packUrl.endsWith(`?return_url=${encodeURIComponent(returnUrl)}`),
+      `user.createCheckoutUrl() returned ${packUrl}, want the emulator's /purchase/<project id>_<code>?return_url=…`);
+    eq(await payOnCheckoutPage(packUrl, { quantity: "2" }), returnUrl, "checkout of credits-pack: redirect after paying with 4242");
+    const proLocation = await payOnCheckoutPage(await user.createCheckoutUrl({ productId: "pro" }), { price_id: "monthly" });
+    check(proLocation.startsWith("/purchase/return?"), `checkout of pro without a return URL redirected to ${proLocation}`);
+    const team = await user.createTeam({ displayName: "Paying Team" });
+    eq(await payOnCheckoutPage(await team.createCheckoutUrl({ productId: "team-pro", returnUrl })), returnUrl, "checkout of team-pro: redirect");
+
+    // What the customer sees (first reads: the SDK caches items and products).
+    const credits = await user.getItem("credits");
+    eq([credits.displayName, credits.quantity], ["Credits", 1200], "user.getItem('credits') [displayName, quantity]: 2 packs + pro");
+    const products = await user.listProducts();
+    const pack = products.find((p) => p.id === "credits-pack");
+    const pro = products.find((p) => p.id === "pro");
+    check(pack && pro, `user.listProducts() ids: ${JSON.stringify(products.map((p) => p.id))}, want credits-pack and pro`);
+    eq([pack.quantity, pack.stackable, pack.subscription], [2, true, null], "credits-pack [quantity, stackable, subscription]");
+    check(pro.subscription && pro.subscription.currentPeriodEnd instanceof Date && pro.subscription.currentPeriodEnd > new Date(),
+      `pro.subscription: ${JSON.stringify(pro.subscription)}, want a current period ending in the future`);
+    eq(pro.subscription.cancelAtPeriodEnd, false, "pro.subscription.cancelAtPeriodEnd");
+    eq((await team.getItem("seats")).quantity, 10, "team.getItem('seats').quantity after team-pro");
+    eq((await team.listProducts()).map((p) => p.id), ["team-pro"], "team.listProducts() ids");
+
+    // The server changes quantities.
+    const server = serverApp();
+    const serverUser = await server.getUser(user.id);
+    await (await serverUser.getItem("credits")).increaseQuantity(50);
+    eq((await serverUser.getItem("credits")).quantity, 1250, "credits after increaseQuantity(50)");
+    eq(await (await serverUser.getItem("credits")).tryDecreaseQuantity(1000), true, "tryDecreaseQuantity(1000) with 1250");
+    eq(await (await serverUser.getItem("credits")).tryDecreaseQuantity(1000), false, "tryDecreaseQuantity(1000) with 250");
+    await (await serverUser.getItem("credits")).decreaseQuantity(300);
+    const after = await serverUser.getItem("credits");
+    eq([after.quantity, after.nonNegativeQuantity], [-50, 0], "credits after decreaseQuantity(300) from 250 [quantity, nonNegativeQuantity]");
+    const serverTeam = await server.getTeam(team.id);
+    await (await serverTeam.getItem("seats")).increaseQuantity(5);
+    eq((await serverTeam.getItem("seats")).quantity, 15, "team seats after increaseQuantity(5)");
+    eq((await server.getItem({ teamId: team.id, itemId: "seats" })).quantity, 15, "server.getItem({teamId, itemId: 'seats'})");
+  },
 };
+
+// The SDK's OAuth functions run only in a browser: they need `window` (location, history) and `document.cookie`
+// (the PKCE verifier is kept in a cookie between signInWithOAuth and callOAuthCallback). This fakes just that, on
+// the global object, for the duration of `fn`; so it runs after the concurrent chains (see browserChain).
+async function withFakeBrowser(href, fn) {
+  const jar = new Map();
+  let current = new URL(href);
+  const location = {
+    get href() { return current.href; },
+    set href(v) { current = new URL(v, current); },
+    get protocol() { return current.protocol; }, get origin() { return current.origin; }, get host() { return current.host; },
+    get hostname() { return current.hostname; }, get pathname() { return current.pathname; }, get search() { return current.search; },
+    get hash() { return current.hash; },
+    assign(v) { this.href = v; }, replace(v) { this.href = v; }, toString() { return current.href; },
+  };
+  const document = {
+    createElement: () => ({ style: {}, setAttribute() {}, appendChild() {} }),
+    get cookie() { return [...jar].map(([k, v]) => `${k}=${v}`).join("; "); },
+    set cookie(text) { // name=value; attributes... (only an expiry in the past matters: it deletes)
+      const [pair, ...attrs] = text.split(";");
+      const name = pair.slice(0, pair.indexOf("=")).trim();
+      const expires = attrs.map((a) => a.trim()).find((a) => /^expires=/i.test(a));
+      if (expires && new Date(expires.slice(8)) <= new Date()) jar.delete(name);
+      else jar.set(name, pair.slice(pair.indexOf("=") + 1).trim());
+    },
+    addEventListener() {}, removeEventListener() {},
+  };
+  const storage = () => { const m = new Map(); return { getItem: (k) => m.get(k) ?? null, setItem: (k, v) => m.set(k, String(v)), removeItem: (k) => m.delete(k) }; };
+  const window = {
+    location, document, history: { replaceState(_s, _t, url) { if (url != null) location.href = String(url); } },
+    addEventListener() {}, removeEventListener() {}, sessionStorage: storage(), localStorage: storage(),
+  };
+  const saved = { window: globalThis.window, document: globalThis.document };
+  Object.assign(globalThis, { window, document });
+  try {
+    return await fn({ location, cookieNames: () => [...jar.keys()] });
+  } finally {
+    Object.assign(globalThis, saved);
+    if (saved.window === undefined) delete globalThis.window;
+    if (saved.document === undefined) delete globalThis.document;
+  }
+}
 
 const mainChain = ["client-project", "client-sign-up", "client-sign-up-duplicate", "client-sign-up-with-verification-callback",
   "client-sign-in", "client-wrong-password", "client-update-user", "client-sign-out", "client-anonymous", "client-delete-self",
   "server-create-get-list", "server-user-signs-in-on-client", "server-update-user", "server-delete-user", "banner-env",
   "client-magic-link-sign-in", "client-otp-sign-in", "client-magic-link-upgrades-anonymous", "client-password-reset", "client-email-verification",
   "client-send-verification-email", "client-contact-channels", "client-teams", "server-teams-permissions",
-  "client-team-invitation", "api-keys", "admin-scaffolding"];
+  "client-team-invitation", "api-keys", "admin-scaffolding", "payments"];
 const refreshChain = ["token-refresh", "expired-access-token-rejected"];
+// Flows that fake a browser on the global object run alone, after the others.
+const browserChain = ["oauth"];
 
 // ---------------------------------------------------------------------------------------------------------
 // Runner
@@ -1022,6 +1171,7 @@ if (CFG.projectId !== "internal" && !/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-
 }
 
 await Promise.all([runChain(refreshChain), runChain(mainChain)]);
+await runChain(browserChain);
 
 const background = exchanges.filter((x) => x.flow === "(background)");
 if (background.length) {
