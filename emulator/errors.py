@@ -213,6 +213,17 @@ class E:
         return _ke("EMAIL_PASSWORD_MISMATCH", 400, "Wrong e-mail or password.")
 
     @staticmethod
+    def apple_bundle_id_not_configured() -> KnownError:
+        return _ke("APPLE_BUNDLE_ID_NOT_CONFIGURED", 400,
+                   "Native Apple sign-in needs the app's Bundle ID: set auth.oauth.providers.apple.appleBundles.")
+
+    @staticmethod
+    def invalid_apple_credentials() -> KnownError:
+        return _ke("INVALID_APPLE_CREDENTIALS", 400,
+                   "The Apple identity token could not be verified (the emulator accepts ID tokens of its simulated "
+                   "Apple provider issued to one of the configured Bundle IDs).")
+
+    @staticmethod
     def redirect_url_not_whitelisted() -> KnownError:
         return _ke("REDIRECT_URL_NOT_WHITELISTED", 400, "The redirect URL is not a trusted domain of this project.")
 

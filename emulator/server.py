@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -91,70 +93,69 @@ async def serve(settings: Settings) -> None:
     config_path = find_config(settings.config_path).resolve()
     config_file = config_mod.ConfigFile.open(config_path)  # a broken file at start-up is fatal: nothing to fall back on
 
-    engine = make_engine(settings.database_url)
-    await prepare_schema(engine)
-    database = Database(engine)
-    async with database.session() as db:
-        await projects.ensure_internal_project(db)
-        project, keys = await projects.project_for_config_file(db, config_path)
-        secret = await _server_secret(db, settings)
-        await load_clock_offset(db)
-        await db.commit()
+    async with contextlib.AsyncExitStack() as running:  # everything started is stopped in reverse order, also on error
+        engine = make_engine(settings.database_url)
+        running.push_async_callback(engine.dispose)  # its connection thread would otherwise keep the process alive
+        await prepare_schema(engine)
+        database = Database(engine)
+        async with database.session() as db:
+            await projects.ensure_internal_project(db)
+            project, keys = await projects.project_for_config_file(db, config_path)
+            secret = await _server_secret(db, settings)
+            await load_clock_offset(db)
+            await db.commit()
 
-    directory = projects.ProjectDirectory()
-    directory.bind(project.id, config_file)
-    async with database.session() as db:
-        await project_admin.ensure_local_emulator_owner(db, directory, settings.bcrypt_rounds)
-        await db.commit()
-    state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds), directory,
-                  MailBus())
+        directory = projects.ProjectDirectory()
+        directory.bind(project.id, config_file)
+        async with database.session() as db:
+            await project_admin.ensure_local_emulator_owner(db, directory, settings.bcrypt_rounds)
+            await db.commit()
+        state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds),
+                      directory, MailBus())
 
-    from emulator.http.app import create_app
+        from emulator.http.app import create_app
 
-    app = create_app(state)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                                           access_log=False, lifespan="off", timeout_graceful_shutdown=2))
-    background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state)),
-                  asyncio.create_task(renew_subscriptions(state))]
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            await cancel_quietly(*background)
-            await serving
-            raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
-        await asyncio.sleep(0.005)
-    from emulator.mail.smtp import start_smtp
+        app = create_app(state)
+        server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                                               access_log=False, lifespan="off", timeout_graceful_shutdown=2))
+        background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state)),
+                      asyncio.create_task(renew_subscriptions(state))]
+        running.push_async_callback(cancel_quietly, *background)
+        serving = asyncio.create_task(server.serve(sockets=[listen_socket(settings.host, settings.port, "HTTP")]))
 
-    try:
-        smtp = await start_smtp(settings.host, settings.smtp_port, database, state.mail)
-    except OSError as exc:
-        server.should_exit = True
-        await serving
-        await cancel_quietly(*background)
-        raise SystemExit(f"could not serve SMTP on {settings.host}:{settings.smtp_port}: {exc.strerror or exc}")
-    mock_oauth = None
-    if settings.mock_oauth_port:
-        from emulator.http.mock_oauth_server import MockOAuthServer
-
-        mock_oauth = MockOAuthServer(state)
-        try:
-            await mock_oauth.start()
-        except SystemExit:
-            smtp.close()
+        async def stop_serving() -> None:
             server.should_exit = True
-            await serving
-            await cancel_quietly(*background)
-            await engine.dispose()  # its connection thread would keep the process alive
-            raise
-    print(banner(settings, config_path, project, keys, time.perf_counter() - started), flush=True)
-    try:
+            with contextlib.suppress(BaseException):  # uvicorn exits its task with SystemExit when it cannot bind
+                await serving
+
+        running.push_async_callback(stop_serving)
+        while not server.started:
+            if serving.done():
+                raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
+            await asyncio.sleep(0.005)
+        from emulator.mail.smtp import start_smtp
+
+        try:
+            smtp = await start_smtp(settings.host, settings.smtp_port, database, state.mail)
+        except OSError as exc:
+            raise SystemExit(f"could not serve SMTP on {settings.host}:{settings.smtp_port}: {exc.strerror or exc}")
+        running.callback(smtp.close)
+        if settings.mock_oauth_port:
+            from emulator.http.mock_oauth_server import MockOAuthServer
+
+            mock_oauth = MockOAuthServer(state)
+            running.push_async_callback(mock_oauth.stop)
+            await mock_oauth.start(listen_socket(settings.host, settings.mock_oauth_port, "the mock OAuth server"))
+        print(banner(settings, config_path, project, keys, time.perf_counter() - started), flush=True)
         await serving
-    finally:
-        smtp.close()
-        if mock_oauth is not None:
-            await mock_oauth.stop()
-        await cancel_quietly(*background)
-        await engine.dispose()
+
+
+def listen_socket(host: str, port: int, what: str) -> socket.socket:
+    """Bound here rather than by uvicorn, whose bind failure exits the whole process from inside its task."""
+    try:
+        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        raise SystemExit(f"could not serve {what} on {host}:{port}: {exc.strerror or exc}")
 
 
 async def deliver_scheduled_emails(state: State) -> None:

@@ -306,17 +306,6 @@ async def resolve_user(db: AsyncSession, project: ProjectView, provider: dict[st
 
 # ---- native Apple sign-in ---------------------------------------------------------------------------------------------
 
-def apple_bundle_id_not_configured() -> KnownError:
-    return KnownError("APPLE_BUNDLE_ID_NOT_CONFIGURED", 400,
-                      "Native Apple sign-in needs the app's Bundle ID: set auth.oauth.providers.apple.appleBundles.")
-
-
-def invalid_apple_credentials() -> KnownError:
-    return KnownError("INVALID_APPLE_CREDENTIALS", 400,
-                      "The Apple identity token could not be verified (the emulator accepts ID tokens of its simulated "
-                      "Apple provider issued to one of the configured Bundle IDs).")
-
-
 async def apple_native_sign_in(db: AsyncSession, signer: sessions.TokenSigner, project: ProjectView, id_token: str, *,
                                rounds: int) -> dict[str, Any]:
     """POST /auth/oauth/callback/apple/native. A real Apple token cannot be checked offline, so the identity token
@@ -327,10 +316,10 @@ async def apple_native_sign_in(db: AsyncSession, signer: sessions.TokenSigner, p
     bundle_ids = [b["bundleId"] for b in (entry.get("appleBundles") or {}).values()
                   if isinstance(b, dict) and b.get("bundleId")]
     if not bundle_ids:
-        raise apple_bundle_id_not_configured()
+        raise E.apple_bundle_id_not_configured()
     claims = sim.verify_id_token(signer.secret, "apple", id_token, bundle_ids)
     if claims is None:
-        raise invalid_apple_credentials()
+        raise E.invalid_apple_credentials()
     email = claims.get("email") if isinstance(claims.get("email"), str) else None
     who = sim.PlatformUserInfo(str(claims["sub"]), email, claims.get("email_verified") in (True, "true"), None, None)
     info = {"type": "authenticate", "projectUserId": None, "innerScope": ""}

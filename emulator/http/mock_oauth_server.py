@@ -30,8 +30,8 @@ from starlette.staticfiles import StaticFiles
 
 from emulator.clock import now_millis
 from emulator.domain import oauth, oauth_sim as sim
-from emulator.http.routes.oauth_sim import NO_STORE, _client_credentials, _context, _form
-from emulator.http.routes.pages import _static_version, _templates
+from emulator.http.routes.oauth_sim import NO_STORE, client_credentials, provider_context, read_form
+from emulator.http.routes.pages import static_version, templates
 from emulator.paths import STATIC_DIR
 from emulator.store.engine import finish
 
@@ -171,10 +171,10 @@ async def interaction_page(request: Request) -> Response:
         return _resume(interaction)
     client_id = interaction.params["client_id"]
     async with request.app.state.emu.db.session() as db:
-        project_name, _ = await _context(db, request, interaction.params)
+        project_name, _ = await provider_context(db, request, interaction.params)
         known = await sim.known_identities(db, client_id)
-    page = _templates().get_template("oauth_mock_login.html").render(
-        static_version=_static_version(), uid=interaction.uid, client_id=client_id, project_name=project_name,
+    page = templates().get_template("oauth_mock_login.html").render(
+        static_version=static_version(), uid=interaction.uid, client_id=client_id, project_name=project_name,
         spec=sim.PROVIDERS[client_id], accounts=[i.account_id for i in known],
         scopes=sim.scopes_of(interaction.params.get("scope")))
     return HTMLResponse(page, headers=NO_STORE)
@@ -194,7 +194,7 @@ async def login(request: Request) -> Response:
     interaction = _find(request, "_interaction")
     if interaction is None:
         return _gone()
-    return await _login(request, interaction, await _form(request))
+    return await _login(request, interaction, await read_form(request))
 
 
 async def interaction_submit(request: Request) -> Response:
@@ -202,7 +202,7 @@ async def interaction_submit(request: Request) -> Response:
     interaction = _find(request, "_interaction")
     if interaction is None:
         return _gone()
-    fields = await _form(request)
+    fields = await read_form(request)
     if interaction.prompt == "login":
         return await _login(request, interaction, fields)
     interaction.done = True
@@ -220,7 +220,7 @@ async def abort(request: Request) -> Response:
 # ---- tokens and the user --------------------------------------------------------------------------------------------
 
 def _client(request: Request, fields: dict[str, Any]) -> str | None:
-    client_id, secret = _client_credentials(request, fields)
+    client_id, secret = client_credentials(request, fields)
     return client_id if client_id in sim.MOCK_CLIENT_IDS and secret == sim.MOCK_CLIENT_SECRET else None
 
 
@@ -230,7 +230,7 @@ def _invalid_client() -> JSONResponse:
 
 
 async def token(request: Request) -> Response:
-    fields = await _form(request)
+    fields = await read_form(request)
     client_id = _client(request, fields)
     if client_id is None:
         return _invalid_client()
@@ -274,7 +274,7 @@ async def me(request: Request) -> Response:
 
 async def revocation(request: Request) -> Response:
     """RFC 7009: 200 whether or not the token existed."""
-    fields = await _form(request)
+    fields = await read_form(request)
     if _client(request, fields) is None:
         return _invalid_client()
     if not fields.get("token"):
@@ -286,7 +286,7 @@ async def revocation(request: Request) -> Response:
 
 
 async def _token_field(request: Request) -> tuple[dict[str, Any], str | None]:
-    fields = await _form(request)
+    fields = await read_form(request)
     return fields, (str(fields["token"]) if fields.get("token") else None)
 
 
@@ -408,13 +408,7 @@ class MockOAuthServer:
                                              timeout_graceful_shutdown=2))
         self.task: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        config = self.server.config
-        try:  # bound here, not by uvicorn, whose bind failure would exit the whole process from inside a task
-            sock = socket.create_server((config.host, config.port),
-                                        family=socket.AF_INET6 if ":" in config.host else socket.AF_INET)
-        except OSError as exc:
-            raise SystemExit(f"could not serve the mock OAuth server on {self.where}: {exc.strerror or exc}")
+    async def start(self, sock: socket.socket) -> None:
         self.task = asyncio.create_task(self.server.serve(sockets=[sock]))
         while not self.server.started:
             if self.task.done():

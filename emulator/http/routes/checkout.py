@@ -20,8 +20,8 @@ from starlette.routing import Route
 from emulator import clock
 from emulator.domain.payments.purchases import complete_purchase, describe_code, report_failed_payment, split_full_code
 from emulator.errors import E, StatusError
-from emulator.http.routes.oauth_sim import _form
-from emulator.http.routes.pages import _static_version, _templates
+from emulator.http.routes.oauth_sim import read_form
+from emulator.http.routes.pages import static_version, templates
 
 NO_STORE = {"cache-control": "no-store"}
 MAX_AMOUNT = Decimal(999_999)  # Stripe's largest charge in USD
@@ -169,7 +169,7 @@ def _token(secret: str, full_code: str, price_id: str, quantity: int) -> str:
 
 
 def _render(name: str, status: int = 200, **context) -> HTMLResponse:
-    page = _templates().get_template(name).render(static_version=_static_version(), **context)
+    page = templates().get_template(name).render(static_version=static_version(), **context)
     return HTMLResponse(page, status, headers=NO_STORE)
 
 
@@ -261,7 +261,7 @@ async def _decline(state, db, project, full_code: str, choice: _Choice, reason: 
 
 async def checkout_submit(request: Request) -> Response:
     full_code = request.path_params["full_code"]
-    fields = await _form(request)
+    fields = await read_form(request)
     return_url = str(fields.get("return_url") or "") or None
     action = fields.get("action", "pay")
     state = request.app.state.emu
@@ -306,7 +306,7 @@ async def checkout_submit(request: Request) -> Response:
 
 async def three_d_secure(request: Request) -> Response:
     full_code = request.path_params["full_code"]
-    fields = await _form(request)
+    fields = await read_form(request)
     return_url = str(fields.get("return_url") or "") or None
     state = request.app.state.emu
     async with state.db.session() as db:

@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from emulator.domain import oauth, oauth_sim as sim
-from emulator.http.routes.pages import _static_version, _templates
+from emulator.http.routes.pages import static_version, templates
 from emulator.store.engine import finish
 
 PREFIX = "/emulator/oauth"
@@ -46,7 +46,7 @@ def _not_found() -> JSONResponse:
     return _oauth_error("not_found", f"Unknown provider type; the simulated ones are: {', '.join(sim.PROVIDERS)}.", 404)
 
 
-async def _form(request: Request) -> dict[str, Any]:
+async def read_form(request: Request) -> dict[str, Any]:
     """A form or JSON body as a dict of strings (empty on anything else)."""
     raw = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -69,7 +69,7 @@ AUTHORIZE_PARAMS = ("client_id", "redirect_uri", "response_type", "scope", "stat
                     "code_challenge_method", "nonce", "access_type", "prompt", "response_mode")
 
 
-async def _context(db, request: Request, params: dict[str, Any]) -> tuple[str | None, dict | None]:
+async def provider_context(db, request: Request, params: dict[str, Any]) -> tuple[str | None, dict | None]:
     """The project name and provider config behind a request coming from the platform (found by its state)."""
     row = await oauth.outer_info(db, str(params.get("state") or ""))
     if row is None:
@@ -141,7 +141,7 @@ async def authorize_page(request: Request) -> Response:
         return _bad_request_page(problem)
     state = request.app.state.emu
     async with state.db.session() as db:
-        project_name, provider_config = await _context(db, request, params)
+        project_name, provider_config = await provider_context(db, request, params)
         login = params.get("emulator_login")
         outcome = params.get("emulator_result", "grant")
         if login or outcome in SIM_ERRORS:  # non-interactive: answer at once, as if the form was submitted
@@ -160,8 +160,8 @@ async def authorize_page(request: Request) -> Response:
         seen = {i.account_id for i in identities}
         identities += [i for i in await sim.known_identities(db, provider_type) if i.account_id not in seen]
     spec = sim.PROVIDERS[provider_type]
-    page = _templates().get_template("oauth_signin.html").render(
-        static_version=_static_version(), provider_type=provider_type, spec=spec, project_name=project_name,
+    page = templates().get_template("oauth_signin.html").render(
+        static_version=static_version(), provider_type=provider_type, spec=spec, project_name=project_name,
         client_id=params.get("client_id") or "", scopes=sim.scopes_of(params.get("scope")),
         hidden={k: params[k] for k in AUTHORIZE_PARAMS if params.get(k)}, identities=identities,
         login_hint=params.get("login_hint") or "", redirect_host=params["redirect_uri"].split("/")[2]
@@ -173,7 +173,7 @@ async def authorize_submit(request: Request) -> Response:
     provider_type = _type(request)
     if provider_type is None:
         return _not_found()
-    fields = await _form(request)
+    fields = await read_form(request)
     problem = _check_request(fields)
     if problem:
         return _bad_request_page(problem)
@@ -185,7 +185,7 @@ async def authorize_submit(request: Request) -> Response:
         who = None
         if outcome == "grant":
             if fields.get("identity"):  # one of the listed identities, by account id
-                _, provider_config = await _context(db, request, fields)
+                _, provider_config = await provider_context(db, request, fields)
                 who = await _pick(db, provider_type, provider_config, fields["identity"])
             else:
                 who = _identity_from(fields)
@@ -198,7 +198,7 @@ async def authorize_submit(request: Request) -> Response:
 
 # ---- token, userinfo, revocation ------------------------------------------------------------------------------------
 
-def _client_credentials(request: Request, fields: dict[str, Any]) -> tuple[str | None, str | None]:
+def client_credentials(request: Request, fields: dict[str, Any]) -> tuple[str | None, str | None]:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("basic "):
         try:
@@ -213,8 +213,8 @@ async def token(request: Request) -> Response:
     provider_type = _type(request)
     if provider_type is None:
         return _not_found()
-    fields = await _form(request)
-    client_id, _secret = _client_credentials(request, fields)  # any secret is accepted: there is no registration
+    fields = await read_form(request)
+    client_id, _secret = client_credentials(request, fields)  # any secret is accepted: there is no registration
     grant_type = fields.get("grant_type")
     state = request.app.state.emu
     issuer = _base(request, provider_type)
@@ -258,7 +258,7 @@ async def userinfo(request: Request) -> Response:
 async def revoke(request: Request) -> Response:
     if _type(request) is None:
         return _not_found()
-    fields = await _form(request)
+    fields = await read_form(request)
     async with request.app.state.emu.db.session() as db:
         found = await sim.revoke(db, str(fields.get("token") or ""))
         await finish(db)
@@ -269,7 +269,7 @@ async def revoke(request: Request) -> Response:
 async def simulate_refresh_error(request: Request) -> Response:
     if _type(request) is None:
         return _not_found()
-    fields = await _form(request)
+    fields = await read_form(request)
     error = fields.get("error_type") or "invalid_grant"
     if error not in sim.REFRESH_ERRORS:
         return _oauth_error("invalid_request", f"error_type must be one of {', '.join(sim.REFRESH_ERRORS)}.")

@@ -15,7 +15,7 @@ INBOX_API = "/api/v1/emulator/inbox"
 
 
 @lru_cache(maxsize=1)
-def _templates():
+def templates():
     from jinja2 import Environment, FileSystemLoader, select_autoescape  # on first page view: keeps start-up short
 
     return Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -23,7 +23,7 @@ def _templates():
                        auto_reload=True, trim_blocks=True, lstrip_blocks=True)
 
 
-def _static_version() -> str:
+def static_version() -> str:
     """Changes whenever a static file changes, so browsers never keep a stale script or stylesheet."""
     try:
         return format(max(int(p.stat().st_mtime) for p in STATIC_DIR.iterdir() if p.is_file()), "x")
@@ -45,9 +45,9 @@ async def root(request: Request):
 
 async def inbox(request: Request):
     smtp_host, smtp_port = _smtp_address(request)
-    page = _templates().get_template("inbox.html").render(
+    page = templates().get_template("inbox.html").render(
         version=__version__,
-        static_version=_static_version(),
+        static_version=static_version(),
         smtp_host=smtp_host,
         smtp_port=smtp_port,
         api_url=str(request.base_url).rstrip("/") + "/api/v1",
