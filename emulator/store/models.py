@@ -79,6 +79,10 @@ class User(Base):
 
     contact_channels: Mapped[list["ContactChannel"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="joined", order_by="ContactChannel.created_at_millis")
+    # users.oauth_providers, read with the user in one query. View-only: accounts are written by user_id, and the
+    # store expires this list when a flush adds or removes an account of a loaded user (engine.py).
+    oauth_accounts: Mapped[list["OAuthAccount"]] = relationship(
+        viewonly=True, lazy="joined", order_by="(OAuthAccount.created_at_millis, OAuthAccount.id)")
 
     __table_args__ = (Index("ix_users_project_signed_up", "project_id", "signed_up_at_millis"),)
 
