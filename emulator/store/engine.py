@@ -70,8 +70,8 @@ async def prepare_schema(engine: AsyncEngine) -> None:
     """Create the schema on first start; bring an older file up to date; refuse a newer one."""
     async with engine.begin() as conn:
         has_meta = await conn.run_sync(lambda c: inspect(c).has_table("meta"))
-        if not has_meta:
-            await conn.run_sync(Base.metadata.create_all)
+        if not has_meta:  # a new file: no table exists, so skip create_all's per-table existence checks
+            await conn.run_sync(lambda c: Base.metadata.create_all(c, checkfirst=False))
             await conn.execute(Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             return
         found = int((await conn.execute(select(Meta.value).where(Meta.key == "schema_version"))).scalar_one())
