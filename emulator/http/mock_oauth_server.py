@@ -30,7 +30,8 @@ from starlette.staticfiles import StaticFiles
 
 from emulator.clock import now_millis
 from emulator.domain import oauth, oauth_sim as sim
-from emulator.http.routes.oauth_sim import NO_STORE, client_credentials, provider_context, read_form
+from emulator.http.routes.oauth_sim import (NO_STORE, client_credentials, grant_tokens, oauth_error,
+                                           provider_context, read_form)
 from emulator.http.routes.pages import static_version, templates
 from emulator.paths import STATIC_DIR
 from emulator.store.engine import finish
@@ -84,10 +85,6 @@ def _error_page(error: str, description: str, status: int = 400) -> HTMLResponse
     # Without a trusted redirect_uri an authorization server shows the error itself.
     return HTMLResponse(f"<!doctype html><title>{escape(error)}</title><h1>{escape(error)}</h1>"
                         f"<p>{escape(description)}</p>", status, headers=NO_STORE)
-
-
-def _json_error(error: str, description: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": error, "error_description": description}, status, headers=NO_STORE)
 
 
 def _to_client(request: Request, params: dict[str, str], answer: dict[str, str]) -> RedirectResponse:
@@ -225,7 +222,7 @@ def _client(request: Request, fields: dict[str, Any]) -> str | None:
 
 
 def _invalid_client() -> JSONResponse:
-    return _json_error("invalid_client", f"Client authentication failed: use a mock client id with the secret "
+    return oauth_error("invalid_client", f"Client authentication failed: use a mock client id with the secret "
                                          f"{sim.MOCK_CLIENT_SECRET}.", 401)
 
 
@@ -234,30 +231,7 @@ async def token(request: Request) -> Response:
     client_id = _client(request, fields)
     if client_id is None:
         return _invalid_client()
-    grant_type = fields.get("grant_type")
-    state = request.app.state.emu
-    async with state.db.session() as db:
-        try:
-            if grant_type == "authorization_code":
-                if not fields.get("code"):
-                    return _json_error("invalid_request", "Missing parameter: code")
-                body = await sim.exchange_code(db, client_id, code=str(fields["code"]), client_id=client_id,
-                                               redirect_uri=fields.get("redirect_uri"),
-                                               code_verifier=fields.get("code_verifier"), issuer=_issuer(request),
-                                               secret=state.signer.secret, openid=True)
-            elif grant_type == "refresh_token":
-                if not fields.get("refresh_token"):
-                    return _json_error("invalid_request", "Missing parameter: refresh_token")
-                body = await sim.refresh(db, client_id, refresh_token=str(fields["refresh_token"]), client_id=client_id,
-                                         scope=fields.get("scope"), issuer=_issuer(request), secret=state.signer.secret,
-                                         openid=True)
-            else:
-                return _json_error("unsupported_grant_type", "grant_type must be authorization_code or refresh_token.")
-        except sim.SimError as error:
-            await finish(db)  # a simulated refresh failure is used up even though the request fails
-            return JSONResponse(error.body(), error.status, headers=NO_STORE)
-        await finish(db)
-    return JSONResponse(body, headers=NO_STORE)
+    return await grant_tokens(request, fields, client_id, client_id, _issuer(request), openid=True)
 
 
 async def me(request: Request) -> Response:
@@ -278,7 +252,7 @@ async def revocation(request: Request) -> Response:
     if _client(request, fields) is None:
         return _invalid_client()
     if not fields.get("token"):
-        return _json_error("invalid_request", "Missing parameter: token")
+        return oauth_error("invalid_request", "Missing parameter: token")
     async with request.app.state.emu.db.session() as db:
         await sim.revoke(db, str(fields["token"]))
         await finish(db)
@@ -293,7 +267,7 @@ async def _token_field(request: Request) -> tuple[dict[str, Any], str | None]:
 async def revoke_access_token(request: Request) -> Response:
     _, given = await _token_field(request)
     if given is None:
-        return _json_error("invalid_request", "Missing token parameter")
+        return oauth_error("invalid_request", "Missing token parameter")
     async with request.app.state.emu.db.session() as db:
         await sim.revoke(db, given)
         await finish(db)
@@ -304,25 +278,25 @@ async def revoke_refresh_token(request: Request) -> Response:
     """Takes an access token: its grant goes, with every refresh token of it."""
     _, given = await _token_field(request)
     if given is None:
-        return _json_error("invalid_request", "Missing token parameter")
+        return oauth_error("invalid_request", "Missing token parameter")
     async with request.app.state.emu.db.session() as db:
         found = await sim.access_token_owner(db, None, given) is not None and await sim.revoke_grant(db, given)
         await finish(db)
     if not found:
-        return _json_error("invalid_token", "Access token not found")
+        return oauth_error("invalid_token", "Access token not found")
     return JSONResponse({"success": True, "message": "The grant and its refresh tokens are revoked."})
 
 
 async def simulate_refresh_error(request: Request) -> Response:
     fields, given = await _token_field(request)
     if given is None:
-        return _json_error("invalid_request", "Missing token parameter")
+        return oauth_error("invalid_request", "Missing token parameter")
     async with request.app.state.emu.db.session() as db:
         if await sim.access_token_owner(db, None, given) is None:
-            return _json_error("invalid_token", "Access token not found")
+            return oauth_error("invalid_token", "Access token not found")
         error = str(fields.get("error_type") or "")
         if error not in sim.REFRESH_ERRORS:
-            return _json_error("invalid_request", f"error_type must be one of: {', '.join(sim.REFRESH_ERRORS)}")
+            return oauth_error("invalid_request", f"error_type must be one of: {', '.join(sim.REFRESH_ERRORS)}")
         await sim.fail_next_refresh(db, given, error)
         await finish(db)
     return JSONResponse({"success": True, "message": f"The next refresh of this grant fails with {error}."})

@@ -38,12 +38,12 @@ def _type(request: Request) -> str | None:
     return provider_type if provider_type in sim.PROVIDERS else None
 
 
-def _oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
+def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": error, "error_description": description}, status, headers=NO_STORE)
 
 
 def _not_found() -> JSONResponse:
-    return _oauth_error("not_found", f"Unknown provider type; the simulated ones are: {', '.join(sim.PROVIDERS)}.", 404)
+    return oauth_error("not_found", f"Unknown provider type; the simulated ones are: {', '.join(sim.PROVIDERS)}.", 404)
 
 
 async def read_form(request: Request) -> dict[str, Any]:
@@ -215,25 +215,32 @@ async def token(request: Request) -> Response:
         return _not_found()
     fields = await read_form(request)
     client_id, _secret = client_credentials(request, fields)  # any secret is accepted: there is no registration
+    return await grant_tokens(request, fields, provider_type, client_id, _base(request, provider_type), openid=False)
+
+
+async def grant_tokens(request: Request, fields: dict[str, Any], provider_type: str, client_id: str | None,
+                       issuer: str, *, openid: bool) -> Response:
+    """A provider's token endpoint once the client is known: the authorization_code and refresh_token grants
+    (shared with the mock OAuth server port, which always answers as an OpenID provider)."""
     grant_type = fields.get("grant_type")
     state = request.app.state.emu
-    issuer = _base(request, provider_type)
     async with state.db.session() as db:
         try:
             if grant_type == "authorization_code":
                 if not fields.get("code"):
-                    return _oauth_error("invalid_request", "Missing parameter: code")
-                body = await sim.exchange_code(db, provider_type, code=fields["code"], client_id=client_id or "",
+                    return oauth_error("invalid_request", "Missing parameter: code")
+                body = await sim.exchange_code(db, provider_type, code=str(fields["code"]), client_id=client_id or "",
                                                redirect_uri=fields.get("redirect_uri"),
                                                code_verifier=fields.get("code_verifier"), issuer=issuer,
-                                               secret=state.signer.secret)
+                                               secret=state.signer.secret, openid=openid)
             elif grant_type == "refresh_token":
                 if not fields.get("refresh_token"):
-                    return _oauth_error("invalid_request", "Missing parameter: refresh_token")
-                body = await sim.refresh(db, provider_type, refresh_token=fields["refresh_token"], client_id=client_id,
-                                         scope=fields.get("scope"), issuer=issuer, secret=state.signer.secret)
+                    return oauth_error("invalid_request", "Missing parameter: refresh_token")
+                body = await sim.refresh(db, provider_type, refresh_token=str(fields["refresh_token"]),
+                                         client_id=client_id, scope=fields.get("scope"), issuer=issuer,
+                                         secret=state.signer.secret, openid=openid)
             else:
-                return _oauth_error("unsupported_grant_type", "grant_type must be authorization_code or refresh_token.")
+                return oauth_error("unsupported_grant_type", "grant_type must be authorization_code or refresh_token.")
         except sim.SimError as error:
             await finish(db)  # a simulated refresh failure is used up even though the request fails
             return JSONResponse(error.body(), error.status, headers=NO_STORE)
@@ -272,7 +279,7 @@ async def simulate_refresh_error(request: Request) -> Response:
     fields = await read_form(request)
     error = fields.get("error_type") or "invalid_grant"
     if error not in sim.REFRESH_ERRORS:
-        return _oauth_error("invalid_request", f"error_type must be one of {', '.join(sim.REFRESH_ERRORS)}.")
+        return oauth_error("invalid_request", f"error_type must be one of {', '.join(sim.REFRESH_ERRORS)}.")
     async with request.app.state.emu.db.session() as db:
         found = await sim.fail_next_refresh(db, str(fields.get("token") or ""), error)
         await finish(db)
@@ -285,7 +292,7 @@ async def simulate_refresh_error(request: Request) -> Response:
 async def discovery(request: Request) -> Response:
     provider_type = _type(request)
     if provider_type is None or not sim.PROVIDERS[provider_type].oidc:
-        return _not_found() if provider_type is None else _oauth_error(
+        return _not_found() if provider_type is None else oauth_error(
             "not_found", f"{sim.PROVIDERS[provider_type].name} is not an OpenID Connect provider.", 404)
     return JSONResponse(sim.discovery(_base(request, provider_type), provider_type))
 
