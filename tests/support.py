@@ -135,3 +135,13 @@ def start_emulator(*args: str, config: Path | str | None = FIXTURE_CONFIG, env: 
         proc.wait(10)
         raise RuntimeError("emulator exited:\n" + "".join(output))
     return Emulator(proc, port, smtp_port, banner, output)
+
+
+def wait_for(predicate, timeout=5.0):
+    """Poll `predicate` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False

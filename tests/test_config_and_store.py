@@ -1,10 +1,9 @@
 """hexclave.config.py loading and hot reload; the SQLite store across restarts."""
 import sqlite3
-import time
 
 import pytest
 
-from support import start_emulator
+from support import start_emulator, wait_for
 
 GOOD = 'config = {"auth": {"allowSignUp": True, "password": {"allowSignIn": True}}}\n'
 
@@ -12,15 +11,6 @@ GOOD = 'config = {"auth": {"allowSignUp": True, "password": {"allowSignIn": True
 def sign_up_enabled(emu) -> bool:
     with emu.client() as c:
         return c.get("/projects/current").json()["config"]["sign_up_enabled"]
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture
