@@ -20,7 +20,6 @@ from emulator.errors import E, StatusError
 from emulator.store.models import Subscription, SubscriptionInvoice
 
 
-
 def billed_price(sub: Subscription) -> dict[str, Any] | None:
     prices = sub.product.get("prices")
     if not isinstance(prices, dict) or not prices:
