@@ -117,7 +117,8 @@ async def serve(settings: Settings) -> None:
 
         app = create_app(state)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                                               access_log=False, lifespan="off", timeout_graceful_shutdown=2))
+                                               access_log=False, lifespan="off", timeout_graceful_shutdown=2,
+                                               server_header=False))
         background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state)),
                       asyncio.create_task(renew_subscriptions(state))]
         running.push_async_callback(cancel_quietly, *background)

@@ -114,7 +114,9 @@ def known_error(r: httpx.Response, status: int, code: str, details: set[str] | d
     `details` is None when the error has no details (then the body must not have a `details` key), a set of the
     exact detail keys, or a dict compared for equality."""
     assert r.status_code == status, f"expected {status} {code}, got {r.status_code}: {r.text[:800]}"
-    assert r.headers.get("x-stack-known-error") == code, (r.headers, r.text[:800])
+    asked_hexclave = any(name.lower().startswith("x-hexclave-") for name in r.request.headers)
+    assert r.headers.get("x-hexclave-known-error" if asked_hexclave else "x-stack-known-error") == code, \
+        (r.headers, r.text[:800])
     assert r.headers.get("content-type", "").startswith("application/json"), r.headers
     body = r.json()
     assert body.get("code") == code, body

@@ -48,8 +48,23 @@ def api_routes() -> list:
             *payments.api.routes]
 
 
+def response_dialect(request_headers: dict[bytes, bytes]) -> bytes:
+    """Protocol headers are answered in the dialect asked: x-hexclave-* when the request sent any, else x-stack-*
+    (the platform's default)."""
+    return b"x-hexclave-" if any(name.startswith(b"x-hexclave-") for name in request_headers) else b"x-stack-"
+
+
+def in_dialect(headers: list, dialect: bytes) -> list:
+    """Handlers name protocol headers x-stack-*; rename them for a request in the x-hexclave dialect."""
+    if dialect == b"x-stack-":
+        return headers
+    return [(dialect + name[len(b"x-stack-"):] if name.lower().startswith(b"x-stack-") else name, value)
+            for name, value in headers]
+
+
 class ApiEnvelope:
-    """Pure ASGI middleware: CORS and preflight on /api, request ids, no-store caching, override-error-status."""
+    """Pure ASGI middleware: CORS and preflight on /api, request ids, no-store caching, override-error-status,
+    protocol headers in the request's dialect."""
 
     def __init__(self, app):
         self.app = app
@@ -69,23 +84,23 @@ class ApiEnvelope:
             return
         override = b"x-stack-override-error-status" in request_headers or \
             b"x-hexclave-override-error-status" in request_headers
+        dialect = response_dialect(request_headers)
         request_id = uuid.uuid4().hex.encode()
 
         async def send_with_envelope(message):
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers += [(b"x-stack-request-id", request_id), (b"x-hexclave-request-id", request_id)]
+                headers.append((b"x-stack-request-id", request_id))
                 if is_api:
                     headers += CORS_HEADERS
                     headers.append((b"access-control-allow-headers", ALLOWED_HEADERS))
                     if not any(name.lower() == b"cache-control" for name, _ in headers):
                         headers.append((b"cache-control", b"no-store, max-age=0"))
                     if override and 400 <= status < 500:
-                        actual = str(status).encode()
-                        headers += [(b"x-stack-actual-status", actual), (b"x-hexclave-actual-status", actual)]
+                        headers.append((b"x-stack-actual-status", str(status).encode()))
                         status = 200
-                message = {**message, "status": status, "headers": headers}
+                message = {**message, "status": status, "headers": in_dialect(headers, dialect)}
             await send(message)
 
         await self.app(scope, receive, send_with_envelope)

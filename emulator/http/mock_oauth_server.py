@@ -378,7 +378,7 @@ class MockOAuthServer:
         settings = state.settings
         self.where = f"{settings.host}:{settings.mock_oauth_port}"
         self.server = _Server(uvicorn.Config(create_app(state), host=settings.host, port=settings.mock_oauth_port,
-                                             log_level="warning", access_log=False, lifespan="off",
+                                             log_level="warning", access_log=False, lifespan="off", server_header=False,
                                              timeout_graceful_shutdown=2))
         self.task: asyncio.Task | None = None
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import time
+from email.utils import formatdate
 from typing import Any
 
 from starlette.responses import Response
@@ -32,5 +34,16 @@ def error_response(error: StatusError) -> Response:
     if isinstance(error, KnownError):
         body = json.dumps(error.body(), indent=2, ensure_ascii=False)
         return Response(body, error.status, media_type=JSON_TYPE,
-                        headers={"x-stack-known-error": error.code, "x-hexclave-known-error": error.code})
+                        headers={"x-stack-known-error": error.code})
     return text_response(error.message, error.status)
+
+
+def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    """A host-only, HttpOnly cookie written in the platform's attribute order (Path, Expires, Max-Age, HttpOnly),
+    which clients that parse Set-Cookie strictly rely on. Expires is wall-clock time: browsers compare it to theirs."""
+    expires = formatdate(time.time() + max_age, usegmt=True)
+    response.headers.append("set-cookie", f"{name}={value}; Path=/; Expires={expires}; Max-Age={max_age}; HttpOnly")
+
+
+def delete_cookie(response: Response, name: str) -> None:
+    response.headers.append("set-cookie", f"{name}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT")

@@ -13,7 +13,7 @@ from emulator.errors import E, KnownError, StatusError
 from emulator.http import validation as v
 from emulator.http.auth import decode_user_token, header
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe
-from emulator.http.responses import error_response, json_response, success
+from emulator.http.responses import delete_cookie, error_response, json_response, set_cookie, success
 from emulator.http.routes.auth import BOT_FIELDS, OpenObj
 from emulator.store.models import RefreshToken
 
@@ -85,8 +85,7 @@ async def authorize(ctx: Ctx):
     if q["stack_response_mode"] == "json":  # the SDK navigates itself; PKCE protects the flow, no cookie needed
         return {"location": location}
     response = RedirectResponse(location, status_code=307)
-    response.set_cookie(oauth.INNER_COOKIE_PREFIX + inner_state, "true", max_age=oauth.OUTER_FLOW_MILLIS // 1000,
-                        path="/", httponly=True, samesite="lax")
+    set_cookie(response, oauth.INNER_COOKIE_PREFIX + inner_state, "true", oauth.OUTER_FLOW_MILLIS // 1000)
     return response
 
 
@@ -120,7 +119,7 @@ async def _callback(ctx: Ctx):
         await ctx.db.rollback()
         response = error_response(error)
     if uses_cookie:
-        response.delete_cookie(cookie, path="/", httponly=True, samesite="lax")
+        delete_cookie(response, cookie)
     return response
 
 
