@@ -301,6 +301,9 @@ def test_sign_up_creates_and_selects_a_personal_team(personal):
     named = create_user(personal, display_name="Ada", primary_email="ada-" + unique() + "@example.com")
     listing = ok(call(personal, "GET", "/teams", access="server", params={"user_id": named["id"]}))["items"]
     assert [x["display_name"] for x in listing] == ["Ada's Team"]
+    # The create answer shows the user as read before the personal team existed; later reads show it selected.
+    assert named["selected_team"] is None and named["selected_team_id"] is None
+    assert ok(call(personal, "GET", f"/users/{named['id']}", access="server"))["selected_team_id"] == listing[0]["id"]
 
 
 def test_anonymous_personal_team_is_renamed_on_upgrade(personal):

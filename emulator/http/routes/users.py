@@ -118,7 +118,11 @@ async def list_users(ctx: Ctx):
 async def create_user(ctx: Ctx):
     check_new_password(ctx.body)
     user = await users.create(ctx.db, ctx.project, ctx.body, rounds=ctx.state.settings.bcrypt_rounds)
-    return json_response(await users.render(ctx.db, user, ctx.project), 201)
+    shape = await users.render(ctx.db, user, ctx.project)
+    # The platform answers with the user as read before its personal team is created and selected; reads after
+    # this one show the team.
+    shape.update(selected_team=None, selected_team_id=None)
+    return json_response(shape, 201)
 
 
 @api("/users/{user_id}", "GET", access=SERVER, params=USER_PARAMS)
