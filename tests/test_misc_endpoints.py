@@ -299,3 +299,10 @@ def test_backend_urls(emu):
 def test_backend_urls_with_sdk_headers(emu):
     body = ok(call(emu, "GET", "/internal/backend-urls", prefix="x-hexclave"))
     assert body["urls"]
+
+
+def test_component_versions_lists_every_prebuilt_page(emu):
+    versions = ok(raw(emu, "GET", "/api/v1/internal/component-versions"))["versions"]
+    assert {"signIn", "signUp", "accountSettings", "mfa", "onboarding"} <= set(versions)
+    assert all(isinstance(v["version"], int) and isinstance(v["changelogs"], dict) for v in versions.values())
+    assert raw(emu, "POST", "/api/v1/internal/component-versions", json={}).status_code == 405

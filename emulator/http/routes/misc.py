@@ -55,6 +55,19 @@ async def backend_urls(ctx: Ctx):
     return {"urls": [ctx.state.settings.base_url]}
 
 
+# The SDK's prebuilt pages (handler URLs) with the version of each page component the platform ships; the emulator
+# serves the version every page has today.
+PAGE_COMPONENTS = ("signIn", "signUp", "signOut", "emailVerification", "passwordReset", "forgotPassword",
+                   "oauthCallback", "magicLinkCallback", "accountSettings", "teamInvitation", "mfa", "error",
+                   "onboarding")
+
+
+@api("/internal/component-versions", "GET", access=None)
+async def component_versions(ctx: Ctx):
+    return {"versions": {page: {"version": 1, "changelogs": {"1": "First version of the page."}}
+                         for page in PAGE_COMPONENTS}}
+
+
 @api("/check-feature-support", "POST", access=None)
 async def check_feature_support(ctx: Ctx):
     body = ctx.body if isinstance(ctx.body, dict) else {}
