@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import socket
 from urllib.parse import parse_qs, urlsplit
 
@@ -92,6 +93,13 @@ def walk_to_inner_callback(emu, email: str, provider: str = "spotify") -> tuple[
     r4 = httpx.get(httpx.URL(auth_location).join(r3.headers["location"]),
                    headers={"cookie": cookie_header(r1, login, r2, r3)})
     assert r4.status_code == 303, r4.text
+    # Redirects answering a GET carry a short text page; those answering the interaction's form POSTs are bare.
+    for redirect in (r1, r2, r4):
+        assert redirect.headers["content-type"].startswith("text/") and redirect.text
+    for redirect in (login, r3):
+        assert redirect.content == b"" and "content-type" not in redirect.headers
+    assert re.fullmatch(r"stack-oauth-inner-[^;]+=[^;]+; Path=/; Expires=[^;]+; Max-Age=\d+;( Secure;)? HttpOnly",
+                        authorize.headers["set-cookie"])
     return authorize, r4.headers["location"]
 
 

@@ -87,14 +87,21 @@ def _error_page(error: str, description: str, status: int = 400) -> HTMLResponse
                         f"<p>{escape(description)}</p>", status, headers=NO_STORE)
 
 
-def _to_client(request: Request, params: dict[str, str], answer: dict[str, str]) -> RedirectResponse:
+def _redirect_page(url: str) -> Response:
+    """A 303 with a short HTML body naming the target, as an OIDC provider answers a browser's GET; the form POSTs
+    of the interaction answer a bare 303 (_resume)."""
+    location = RedirectResponse(url).headers["location"]  # the same URL quoting as a bare redirect
+    return HTMLResponse(f'Redirecting to <a href="{escape(location)}">{escape(location)}</a>.', 303,
+                        headers={**NO_STORE, "location": location})
+
+
+def _to_client(request: Request, params: dict[str, str], answer: dict[str, str]) -> Response:
     state = {"state": params["state"]} if params.get("state") else {}
-    return RedirectResponse(oauth.with_query(params["redirect_uri"], {**answer, **state, "iss": _issuer(request)}),
-                            303, headers=NO_STORE)
+    return _redirect_page(oauth.with_query(params["redirect_uri"], {**answer, **state, "iss": _issuer(request)}))
 
 
-def _to_interaction(interaction: Interaction) -> RedirectResponse:
-    response = RedirectResponse(f"/interaction/{interaction.uid}", 303, headers=NO_STORE)
+def _to_interaction(interaction: Interaction) -> Response:
+    response = _redirect_page(f"/interaction/{interaction.uid}")
     max_age = INTERACTION_MILLIS // 1000
     for name, path in (("_interaction", "/interaction/"), ("_interaction_resume", "/auth/")):
         response.set_cookie(name, interaction.uid, max_age=max_age, path=path + interaction.uid, httponly=True,
