@@ -182,6 +182,7 @@ def test_contact_channel_crud_and_rules(emu):
 
         assert c.delete(path).json() == {"success": True}
         assert c.get(path).status_code == 404
+        assert c.delete(path).status_code == 400 and c.patch(path, json={"is_primary": True}).status_code == 400
 
         r = c.get("/contact-channels", params={"user_id": other["user_id"]})
         assert r.status_code == 403
@@ -189,6 +190,27 @@ def test_contact_channel_crud_and_rules(emu):
         r = s.post("/contact-channels", json={"user_id": other["user_id"], "value": fresh_email(), "type": "email",
                                               "used_for_auth": False, "is_verified": True})
         assert r.status_code == 201 and r.json()["is_verified"] is True
+
+
+def test_a_verified_secondary_auth_email_signs_in_to_its_user_with_otp(emu):
+    email, tokens = signed_up(emu)
+    second = fresh_email()
+    with emu.client(access_token=tokens["access_token"]) as c:
+        channel = c.post("/contact-channels", json={"user_id": "me", "value": second, "type": "email",
+                                                    "used_for_auth": True}).json()
+        path = f"/contact-channels/{tokens['user_id']}/{channel['id']}"
+    with emu.client() as anonymous:  # no user: the platform's own-user error, not a 403
+        ke(anonymous.post(f"{path}/send-verification-code", json={"callback_url": CALLBACK}), 400,
+           "CANNOT_GET_OWN_USER_WITHOUT_USER")
+        ke(anonymous.post("/auth/otp/send-sign-in-code", json={"email": second, "callback_url": CALLBACK}), 409,
+           "USER_EMAIL_ALREADY_EXISTS")  # not verified yet
+    with emu.client(access_token=tokens["access_token"]) as c:
+        c.post(f"{path}/send-verification-code", json={"callback_url": CALLBACK})
+        c.post("/contact-channels/verify", json={"code": code_of(wait_mail(emu, second, subject="Verify your email"))})
+    with emu.client() as c:
+        assert c.post("/auth/otp/send-sign-in-code", json={"email": second, "callback_url": CALLBACK}).status_code == 200
+        signed_in = c.post("/auth/otp/sign-in", json={"code": code_of(wait_mail(emu, second, subject="Sign in"))})
+    assert signed_in.json()["user_id"] == tokens["user_id"] and signed_in.json()["is_new_user"] is False
 
 
 def test_old_send_verification_route_needs_the_primary_email(emu):

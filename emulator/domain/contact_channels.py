@@ -46,10 +46,11 @@ async def create(db: AsyncSession, project: ProjectView, user: User, data: dict[
     return channel
 
 
-def find(user: User, channel_id: str) -> ContactChannel:
+def find(user: User, channel_id: str, missing_status: int = 404) -> ContactChannel:
+    """A user's channel by id; reads answer 404 for a missing one, updates and deletes 400 (as the platform)."""
     channel = next((c for c in user.contact_channels if c.id == channel_id), None)
     if channel is None:
-        raise StatusError(404, "Contact channel not found")
+        raise StatusError(missing_status, "Contact channel not found")
     return channel
 
 

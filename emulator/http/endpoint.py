@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator.errors import E, StatusError
+from emulator.errors import E, KnownError, StatusError
 from emulator.http import validation as v
 from emulator.http.auth import Auth, parse_auth
 from emulator.http.responses import error_response, json_response
@@ -59,8 +59,11 @@ class Ctx:
     def is_client(self) -> bool:
         return self.auth.access_type == "client"
 
-    def forbid_other_user(self, user_id: str | None, message: str) -> None:
-        """Client access may only act on the signed-in user (403 text otherwise); server access on anyone."""
+    def forbid_other_user(self, user_id: str | None, message: str, *, without_user: KnownError | None = None) -> None:
+        """Client access may only act on the signed-in user (403 text otherwise); server access on anyone.
+        `without_user` is the error for client access with no user at all, where a route answers one."""
+        if self.is_client and self.user is None and without_user is not None:
+            raise without_user
         if self.is_client and (self.user is None or user_id != self.user.id):
             raise StatusError(403, message)
 

@@ -118,8 +118,8 @@ async def otp_send_sign_in_code(ctx: Ctx):
     email = users.normalize_email(ctx.body["email"])
     user = await users.find_by_auth_email(ctx.db, ctx.project.id, email)
     if user is not None:
-        primary = users.primary_channel(user)
-        if not (primary and primary.value == email and primary.is_verified):
+        channel = next(c for c in user.contact_channels if c.value == email and c.used_for_auth)
+        if not channel.is_verified:
             raise E.user_email_already_exists(email, would_work_if_email_was_verified=True)
         user.otp_auth_enabled = True  # a verified address may always receive sign-in codes
     elif not config["auth"]["allowSignUp"]:
@@ -215,7 +215,8 @@ async def create_session(ctx: Ctx):
 
 @api("/auth/sessions", "GET", query=v.Obj({"user_id": UserIdOrMe(required=True)}))
 async def list_sessions(ctx: Ctx):
-    ctx.forbid_other_user(ctx.query["user_id"], "Client can only list sessions for their own user.")
+    ctx.forbid_other_user(ctx.query["user_id"], "Client can only list sessions for their own user.",
+                          without_user=E.cannot_get_own_user_without_user())
     await users.require(ctx.db, ctx.project, ctx.query["user_id"])
     items = await sessions.list_for_user(ctx.db, ctx.project, ctx.query["user_id"],
                                          include_impersonation=ctx.auth.access_type == "admin",

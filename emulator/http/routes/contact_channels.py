@@ -31,7 +31,8 @@ def update_body(access_type: str | None) -> v.Obj:
 
 
 async def owner(ctx: Ctx, user_id: str, action: str):
-    ctx.forbid_other_user(user_id, f"Client can only {action} contact channels for their own user.")
+    ctx.forbid_other_user(user_id, f"Client can only {action} contact channels for their own user.",
+                          without_user=E.cannot_get_own_user_without_user())
     return await users.require(ctx.db, ctx.project, user_id)
 
 
@@ -56,14 +57,14 @@ async def get_channel(ctx: Ctx):
 @api("/contact-channels/{user_id}/{contact_channel_id}", "PATCH", params=CHANNEL_PARAMS, body=update_body)
 async def update_channel(ctx: Ctx):
     user = await owner(ctx, ctx.params["user_id"], "update")
-    channel = channels.find(user, ctx.params["contact_channel_id"])
+    channel = channels.find(user, ctx.params["contact_channel_id"], missing_status=400)
     return channels.shape(await channels.update(ctx.db, ctx.project, user, channel, ctx.body))
 
 
 @api("/contact-channels/{user_id}/{contact_channel_id}", "DELETE", params=CHANNEL_PARAMS)
 async def delete_channel(ctx: Ctx):
     user = await owner(ctx, ctx.params["user_id"], "delete")
-    channel = channels.find(user, ctx.params["contact_channel_id"])
+    channel = channels.find(user, ctx.params["contact_channel_id"], missing_status=400)
     user.contact_channels.remove(channel)
     return success()
 
