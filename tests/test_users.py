@@ -619,6 +619,13 @@ def test_list_excludes_anonymous_and_restricted_by_default(emu):
     assert set(ids(users(emu, query=tag, include_anonymous="false", include_restricted="false"))) == {normal["id"]}
 
 
+def test_single_user_routes_accept_the_list_filters(emu):
+    anon = create_user(emu, is_anonymous=True)
+    got = ok(call(emu, "GET", f"/users/{anon['id']}", access="server", params={"include_anonymous": "true"}))
+    assert got["id"] == anon["id"] and got["is_anonymous"] is True
+    assert call(emu, "GET", f"/users/{anon['id']}", access="server", params={"colour": "red"}).status_code == 400
+
+
 def test_list_only_anonymous_requires_include_anonymous(emu):
     r = call(emu, "GET", "/users", access="server", params={"only_anonymous": "true"})
     text_error(r, 400, "only_anonymous=true requires include_anonymous=true")

@@ -52,6 +52,8 @@ def update_body(access_type: str | None) -> v.Obj:
 
 
 USER_PARAMS = v.Obj({"user_id": UserIdOrMe(required=True)})
+# One query schema for every /users route, as the platform's users CRUD has: the single-user routes accept (and
+# ignore) the list's filters, e.g. GET /users/{id}?include_anonymous=true.
 LIST_QUERY = v.Obj({
     "team_id": v.Uuid(), "limit": v.Int(min_value=1, max_value=1000), "cursor": v.Uuid(),
     "order_by": v.Str(one_of=("signed_up_at", "last_active_at")), "desc": v.Str(one_of=("true", "false")),
@@ -125,17 +127,17 @@ async def create_user(ctx: Ctx):
     return json_response(shape, 201)
 
 
-@api("/users/{user_id}", "GET", access=SERVER, params=USER_PARAMS)
+@api("/users/{user_id}", "GET", access=SERVER, params=USER_PARAMS, query=LIST_QUERY)
 async def get_user(ctx: Ctx):
     return await shape_for(ctx, await users.require(ctx.db, ctx.project, ctx.params["user_id"]))
 
 
-@api("/users/{user_id}", "PATCH", access=SERVER, params=USER_PARAMS, body=update_body)
+@api("/users/{user_id}", "PATCH", access=SERVER, params=USER_PARAMS, query=LIST_QUERY, body=update_body)
 async def update_user(ctx: Ctx):
     return await update(ctx, await users.require(ctx.db, ctx.project, ctx.params["user_id"]))
 
 
-@api("/users/{user_id}", "DELETE", access=SERVER, params=USER_PARAMS)
+@api("/users/{user_id}", "DELETE", access=SERVER, params=USER_PARAMS, query=LIST_QUERY)
 async def delete_user(ctx: Ctx):
     await users.delete_user(ctx.db, await users.require(ctx.db, ctx.project, ctx.params["user_id"]))
     return success()
