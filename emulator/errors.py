@@ -135,6 +135,11 @@ class E:
                    "x-stack-project-id header.", project_id=project_id)
 
     @staticmethod
+    def project_not_found(project_id: str) -> KnownError:
+        return _ke("PROJECT_NOT_FOUND", 404, f"There is no project {project_id} that this user can reach.",
+                   project_id=project_id)
+
+    @staticmethod
     def branch_does_not_exist(branch_id: str) -> KnownError:
         return _ke("BRANCH_DOES_NOT_EXIST", 400, f'The branch "{branch_id}" does not exist.', branch_id=branch_id)
 

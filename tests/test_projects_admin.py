@@ -92,6 +92,29 @@ def test_create_needs_membership_of_the_owner_team(emu, owner):
     known_error(r, 404, "TEAM_MEMBERSHIP_NOT_FOUND", {"team_id": other["team_id"], "user_id": owner["user_id"]})
 
 
+def test_transfer_project_to_another_team_of_the_user(emu, owner):
+    moved = ok(create_project(emu, owner), 201)
+    other = dashboard_user(emu)  # owner joins other's personal team as a plain member
+    ok(call(emu, "POST", f"/team-memberships/{other['team_id']}/{owner['user_id']}", access="server",
+            project_id="internal", json={}), 201)
+
+    def transfer(who, project_id, team_id):
+        return call(emu, "POST", "/internal/projects/transfer", project_id="internal", key=INTERNAL_PCK,
+                    token=who["access_token"], json={"project_id": project_id, "new_team_id": team_id})
+
+    assert ok(transfer(owner, moved["id"], other["team_id"])) == {"success": "true"}
+    listing = ok(call(emu, "GET", "/internal/projects", project_id="internal", key=INTERNAL_PCK,
+                      token=other["access_token"]))["items"]
+    assert [p["owner_team_id"] for p in listing if p["id"] == moved["id"]] == [other["team_id"]]
+    # owner is only a member of the new owner team now: not allowed to move it again
+    known_error(transfer(owner, moved["id"], owner["team_id"]), 401, "TEAM_PERMISSION_REQUIRED",
+                {"team_id": other["team_id"], "user_id": owner["user_id"], "permission_id": "team_admin"})
+    known_error(transfer(other, moved["id"], owner["team_id"]), 404, "TEAM_MEMBERSHIP_NOT_FOUND",
+                {"team_id": owner["team_id"], "user_id": other["user_id"]})
+    missing = str(uuid.uuid4())
+    known_error(transfer(owner, missing, owner["team_id"]), 404, "PROJECT_NOT_FOUND", {"project_id": missing})
+
+
 def test_admin_access_token_grants_the_owned_project_only(emu, owner, project):
     got = ok(as_owner(emu, owner, "GET", "/internal/projects/current", project["id"]))
     assert got == project

@@ -16,7 +16,7 @@ from emulator.domain.email_templates import DEFAULT_THEME_ID
 from emulator.clock import now_millis
 from emulator.domain.projects import ProjectView
 from emulator.domain.tokens import random_token
-from emulator.errors import E
+from emulator.errors import E, StatusError
 from emulator.store.models import ApiKeySet, Base, Project, TeamMember, User
 
 # The official emulator's seeded owner of config-file projects, so its tooling can sign in to the dashboard API.
@@ -119,6 +119,20 @@ async def owned_project_ids(db: AsyncSession, user: User) -> list[str]:
     rows = await db.execute(select(Project.id).where(Project.owner_team_id.in_(team_ids))
                             .order_by(Project.created_at_millis, Project.id))
     return list(rows.scalars())
+
+
+async def transfer_project(db: AsyncSession, internal: ProjectView, user: User, project_id: str,
+                           new_team_id: str) -> None:
+    """Give a project to another internal-project team: the user must administer its owner team and belong to the
+    new one (as a member, not necessarily an admin)."""
+    row = await db.get(Project, project_id)
+    if row is None:
+        raise E.project_not_found(project_id)
+    if row.owner_team_id is None:
+        raise StatusError(400, "This project has no owner team, so it cannot be transferred.")
+    await permissions.require_team_permission(db, internal, row.owner_team_id, user.id, "team_admin")
+    await permissions.require_membership(db, internal, new_team_id, user.id)
+    row.owner_team_id = new_team_id
 
 
 async def create_project(db: AsyncSession, directory: projects.ProjectDirectory, internal: ProjectView, user: User,

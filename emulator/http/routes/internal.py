@@ -77,6 +77,14 @@ async def list_projects(ctx: Ctx):
     return {"items": [await admin_view(ctx, rows[i]) for i in ids], "is_paginated": False}
 
 
+@api("/internal/projects/transfer", "POST",
+     body=v.Obj({"project_id": v.Str(required=True), "new_team_id": v.Str(required=True)}, required=True))
+async def transfer_project(ctx: Ctx):
+    user = await dashboard_user(ctx)
+    await project_admin.transfer_project(ctx.db, ctx.project, user, ctx.body["project_id"], ctx.body["new_team_id"])
+    return {"success": "true"}
+
+
 async def current_row(ctx: Ctx) -> Project:
     row = await ctx.db.get(Project, ctx.project.id)
     if row is None:
