@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from support import INTERNAL_PCK, start_emulator
-from wire import UUID_RE, call, known_error, ok, sign_up, text_error, unique, write_config
+from wire import UUID_RE, call, known_error, ok, schema_error, sign_up, text_error, unique, write_config
 
 ADMIN_PROJECT_KEYS = {"id", "display_name", "description", "logo_url", "logo_full_url", "logo_dark_mode_url",
                       "logo_full_dark_mode_url", "created_at_millis", "is_production_mode", "owner_team_id",
@@ -113,6 +113,32 @@ def test_transfer_project_to_another_team_of_the_user(emu, owner):
                 {"team_id": owner["team_id"], "user_id": other["user_id"]})
     missing = str(uuid.uuid4())
     known_error(transfer(owner, missing, owner["team_id"]), 404, "PROJECT_NOT_FOUND", {"project_id": missing})
+
+
+def test_legacy_config_rules_of_the_project_update(emu, owner):
+    fresh = ok(create_project(emu, owner), 201)
+
+    def patch(config):
+        return as_owner(emu, owner, "PATCH", "/internal/projects/current", fresh["id"], json={"config": config})
+
+    path = "/api/v1/internal/projects/current"
+    assert schema_error(patch({"email_config": {"type": "standard"}}), "PATCH", path) == [
+        f"body.config.email_config.{f} must be defined"
+        for f in ("host", "port", "username", "password", "sender_name", "sender_email")]
+    smtp = {"type": "standard", "host": "", "port": 587, "username": "u", "password": "p", "sender_name": "n",
+            "sender_email": "n@example.com"}
+    assert schema_error(patch({"email_config": smtp}), "PATCH", path) == [
+        "body.config.email_config.host must not be empty"]
+    assert schema_error(patch({"oauth_providers": [{"id": "google", "type": "standard", "client_id": "id",
+                                                    "client_secret": ""}]}), "PATCH", path) == [
+        "body.config.oauth_providers[0].client_secret must not be empty"]
+    assert schema_error(patch({"domains": [{"domain": "ftp://example.com", "handler_path": "/h"}]}), "PATCH",
+                        path) == ["URL must start with http:// or https://"]
+    # a shared provider and a default-permission list that replaces the built-in default
+    config = ok(patch({"oauth_providers": [{"id": "google", "type": "shared"}],
+                       "team_member_default_permissions": [{"id": "team_admin"}]}))["config"]
+    assert config["enabled_oauth_providers"] == [{"id": "google"}]
+    assert config["team_member_default_permissions"] == [{"id": "team_admin"}]
 
 
 def test_admin_access_token_grants_the_owned_project_only(emu, owner, project):

@@ -58,7 +58,7 @@ def legacy_config(config: dict[str, Any]) -> dict[str, Any]:
         "magic_link_enabled": config["auth"]["otp"]["allowSignIn"],
         "passkey_enabled": config["auth"]["passkey"]["allowSignIn"],
         "oauth_providers": providers,
-        "enabled_oauth_providers": providers,
+        "enabled_oauth_providers": [{"id": p["id"]} for p in providers],
         "domains": sorted(({"domain": d["baseUrl"], "handler_path": d.get("handlerPath") or "/handler"}
                            for d in config["domains"]["trustedDomains"].values() if d.get("baseUrl")),
                           key=lambda d: d["domain"]),
@@ -88,8 +88,9 @@ def legacy_config_override(legacy: dict[str, Any]) -> dict[str, Any]:
     for key, path in (("team_creator_default_permissions", "rbac.defaultPermissions.teamCreator"),
                       ("team_member_default_permissions", "rbac.defaultPermissions.teamMember"),
                       ("user_default_permissions", "rbac.defaultPermissions.signUp")):
-        if key in legacy:
-            out[path] = {p["id"]: True for p in legacy[key]}
+        if key in legacy:  # the list replaces the defaults: built-in default grants not listed are removed (null)
+            built_in = config_mod.DEFAULTS["rbac"]["defaultPermissions"][path.rsplit(".", 1)[1]]
+            out[path] = {**{pid: None for pid in built_in}, **{p["id"]: True for p in legacy[key]}}
     if "domains" in legacy:
         out["domains.trustedDomains"] = {str(uuid.uuid4()): {"baseUrl": d["domain"], "handlerPath": d["handler_path"]}
                                          for d in legacy["domains"]}

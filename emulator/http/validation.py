@@ -78,10 +78,11 @@ class Str(Schema):
     type_name = "string"
 
     def __init__(self, *, max_length: int | None = None, min_length: int | None = None, non_empty: bool = False,
-                 pattern: str | None = None, **kw):
+                 pattern: str | None = None, pattern_message: str | None = None, **kw):
         super().__init__(**kw)
         self.max_length, self.min_length, self.non_empty = max_length, min_length, non_empty
         self.pattern = re.compile(pattern) if pattern else None
+        self.pattern_message = pattern_message  # a schema's own message replaces yup's default, path and all
 
     def cast(self, value):
         if isinstance(value, str):
@@ -102,7 +103,7 @@ class Str(Schema):
         if self.max_length is not None and len(value) > self.max_length:
             return f"{path} must be at most {self.max_length} characters"
         if self.pattern and not self.pattern.search(value):
-            return f'{path} must match the following: "{self.pattern.pattern}"'
+            return self.pattern_message or f'{path} must match the following: "{self.pattern.pattern}"'
         return None
 
 
@@ -207,9 +208,13 @@ class Int(Schema):
 class Obj(Schema):
     type_name = "object"
 
-    def __init__(self, fields: dict[str, Schema] | None = None, **kw):
+    def __init__(self, fields: dict[str, Schema] | None = None, *,
+                 when: tuple[str, Any, dict[str, Schema]] | None = None, **kw):
+        """`when=(key, value, stricter)`: where the object's `key` is `value`, the `stricter` schemas replace those
+        of the same fields (yup's `.when()`, e.g. fields required only for a `standard` type)."""
         super().__init__(**kw)
         self.fields = fields or {}
+        self.when = when
 
     def cast(self, value):
         return value if isinstance(value, dict) else MISSING
@@ -221,8 +226,11 @@ class Obj(Schema):
         unknown = [k for k in out if k not in self.fields]
         if unknown:
             errors.append(f"{path} contains unknown properties: {', '.join(unknown)}")
+        fields = self.fields
+        if self.when is not None and out.get(self.when[0]) == self.when[1]:
+            fields = {**fields, **self.when[2]}
         result = {}
-        for name, schema in self.fields.items():
+        for name, schema in fields.items():
             v = schema.validate(out.get(name, MISSING), f"{path}.{name}", errors)
             if v is not MISSING:
                 result[name] = v

@@ -34,14 +34,13 @@ async def api_root(ctx: Ctx):
 
 CLIENT_CONFIG_FIELDS = ("sign_up_enabled", "credential_enabled", "magic_link_enabled", "passkey_enabled",
                         "client_team_creation_enabled", "client_user_deletion_enabled", "allow_user_api_keys",
-                        "allow_team_api_keys", "allow_localhost", "domains")
+                        "allow_team_api_keys", "allow_localhost", "domains", "enabled_oauth_providers")
 
 
 def client_project(project) -> dict:
     """The client's view of the project: a part of the admin view's legacy config, providers by type only."""
     legacy = project_admin.legacy_config(project.config)
     config = {k: legacy[k] for k in CLIENT_CONFIG_FIELDS}
-    config["enabled_oauth_providers"] = [{"id": p["id"]} for p in legacy["enabled_oauth_providers"]]
     return {"id": project.id, "display_name": project.display_name, "config": config}
 
 
