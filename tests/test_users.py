@@ -260,6 +260,13 @@ def test_create_with_reference_bcrypt_hash(emu):
     sign_in(emu, email, "hello-world")
 
 
+def test_server_set_passwords_skip_the_strength_rules(emu):
+    """Only the user-facing password routes check length; the server API sets what it is given."""
+    email = fresh_email()
+    create_user(emu, primary_email=email, primary_email_auth_enabled=True, password="short")
+    assert sign_in(emu, email, "short")["user_id"]
+
+
 def test_create_with_password_and_hash(emu):
     r = call(emu, "POST", "/users", access="server", json={
         "primary_email": fresh_email(), "primary_email_auth_enabled": True, "password": "hello-world",

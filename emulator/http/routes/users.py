@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from emulator.domain import users
-from emulator.domain.passwords import MAX_LENGTH, check_strength
+from emulator.domain.passwords import MAX_LENGTH
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.validation import is_image_data_url
@@ -67,16 +67,10 @@ async def shape_for(ctx: Ctx, user) -> dict:
     return users.client_shape(server) if ctx.is_client else server
 
 
-def check_new_password(body: dict) -> None:
-    if body.get("password") is not None:
-        check_strength(body["password"])
-
-
 async def update(ctx: Ctx, user) -> dict:
     body = ctx.body
     if ctx.is_client and body.get("profile_image_url") and not is_image_data_url(body["profile_image_url"]):
         raise StatusError(400, "Invalid profile image URL")
-    check_new_password(body)
     await users.apply_update(ctx.db, ctx.project, user, body, rounds=ctx.state.settings.bcrypt_rounds)
     await ctx.db.flush()
     return await shape_for(ctx, user)
@@ -118,7 +112,6 @@ async def list_users(ctx: Ctx):
 
 @api("/users", "POST", access=SERVER, body=v.Obj(SERVER_CREATE_FIELDS, required=True))
 async def create_user(ctx: Ctx):
-    check_new_password(ctx.body)
     user = await users.create(ctx.db, ctx.project, ctx.body, rounds=ctx.state.settings.bcrypt_rounds)
     shape = await users.render(ctx.db, user, ctx.project)
     # The platform answers with the user as read before its personal team is created and selected; reads after
