@@ -386,6 +386,11 @@ class E:
         return _ke("API_KEY_EXPIRED", 401, "This API key has expired.")
 
     @staticmethod
+    def public_api_key_cannot_be_revoked() -> KnownError:
+        return _ke("PUBLIC_API_KEY_CANNOT_BE_REVOKED", 400,
+                   "A public API key is meant to be seen; the leaked-credential endpoint does not revoke it.")
+
+    @staticmethod
     def api_key_revoked() -> KnownError:
         return _ke("API_KEY_REVOKED", 401, "This API key was revoked.")
 

@@ -433,3 +433,36 @@ def test_disabled_team_keys():
         ok(check(emu, "user", create_key(emu, "user", t["access_token"])["value"]))
     finally:
         emu.stop()
+
+
+# ---- credential scanning -------------------------------------------------------------------------------------------
+
+def test_leaked_keys_are_revoked_and_their_owners_told(emu):
+    def revoke(secret):
+        return call(emu, "POST", "/integrations/credential-scanning/revoke", access="server", json={"api_key": secret})
+
+    owner = sign_up(emu)
+    leaked = create_key(emu, "user", owner["access_token"], description="CI <deploy> key")
+    assert ok(revoke(leaked["value"])) == {"success": True}
+    known_error(check(emu, "user", leaked["value"]), 401, "API_KEY_REVOKED")
+    with emu.http() as h:
+        mail = h.get("/emulator/inbox/wait", params={"to": owner["email"], "subject": "API Key Revoked",
+                                                      "since": 0, "timeout": 10}).json()
+    assert mail["subject"] == "API Key Revoked: CI <deploy> key" and "&lt;deploy&gt;" in mail["html"]
+    assert ok(revoke(leaked["value"])) == {"success": True}  # already revoked: nothing more happens
+
+    team_id = new_team(emu, owner["user_id"])
+    member = sign_up(emu)
+    add_member(emu, team_id, member["user_id"])  # a member without $manage_api_keys hears nothing
+    team_key = create_key(emu, "team", access="server", team_id=team_id, description="team key")
+    ok(revoke(team_key["value"]))
+    with emu.http() as h:
+        to_owner = h.get("/emulator/inbox/wait", params={"to": owner["email"], "subject": "team key", "since": 0,
+                                                          "timeout": 10})
+        assert to_owner.status_code == 200
+        messages = h.get("/emulator/inbox/messages", params={"to": member["email"]}).json()["items"]
+    assert not [m for m in messages if "team key" in m["subject"]]
+
+    public = create_key(emu, "user", owner["access_token"], is_public=True)
+    known_error(revoke(public["value"]), 400, "PUBLIC_API_KEY_CANNOT_BE_REVOKED")
+    known_error(revoke("sk_not_a_key"), 404, "API_KEY_NOT_FOUND")

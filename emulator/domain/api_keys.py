@@ -139,3 +139,38 @@ async def check(db: AsyncSession, project: ProjectView, key_type: KeyType, secre
     if key.expires_at_millis is not None and key.expires_at_millis < now_millis():
         raise E.api_key_expired()
     return key
+
+
+async def revoke_leaked(db: AsyncSession, secret: str) -> UserOrTeamApiKey | None:
+    """A secret key found in public (credential scanning), in any project: revoked now. Returns the key when this
+    call revoked it, None when it was revoked already (nothing more to do)."""
+    key = (await db.execute(select(UserOrTeamApiKey).where(UserOrTeamApiKey.secret == secret))).scalar_one_or_none()
+    if key is None:
+        raise E.api_key_not_found()
+    if key.is_public:
+        raise E.public_api_key_cannot_be_revoked()
+    if key.expires_at_millis is not None and key.expires_at_millis < now_millis():
+        raise E.api_key_expired()
+    if key.manually_revoked_at_millis is not None:
+        return None
+    key.manually_revoked_at_millis = now_millis()
+    await db.flush()
+    return key
+
+
+async def owners_to_notify(db: AsyncSession, project: ProjectView, key: UserOrTeamApiKey) -> list[str]:
+    """Who hears that a key was revoked: its user's primary email, or for a team key every member who may manage
+    the team's keys."""
+    if key.type == "user":
+        user_ids = [key.user_id]
+    else:
+        granted = await permissions.list_team_permissions(db, project, team_id=key.team_id,
+                                                          permission_id=MANAGE_PERMISSION, recursive=True)
+        user_ids = sorted({p["user_id"] for p in granted})
+    emails = []
+    for user_id in user_ids:
+        user = await db.get(User, user_id)
+        primary = users.primary_channel(user) if user else None
+        if primary is not None:
+            emails.append(primary.value)
+    return emails

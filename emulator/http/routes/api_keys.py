@@ -1,4 +1,5 @@
-"""/user-api-keys and /team-api-keys: create, list, read, update (description, revoke), and the server-side check.
+"""/user-api-keys and /team-api-keys: create, list, read, update (description, revoke), and the server-side check;
+/integrations/credential-scanning/revoke for leaked keys.
 
 Both collections share one set of handlers, built per key type by `_routes`.
 """
@@ -11,9 +12,11 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from emulator.domain import api_keys as keys
+from emulator.domain import emails
 from emulator.errors import E
 from emulator.http import validation as v
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe
+from emulator.http.responses import success
 
 api = RouteTable()
 
@@ -97,3 +100,16 @@ def _routes(key_type: keys.KeyType) -> None:
 
 _routes("user")
 _routes("team")
+
+
+@api("/integrations/credential-scanning/revoke", "POST", access=SERVER,
+     body=v.Obj({"api_key": v.Str(required=True)}, required=True))
+async def revoke_leaked_key(ctx: Ctx):
+    """Called by secret scanners: revokes a leaked secret key of any project and tells its owners."""
+    key = await keys.revoke_leaked(ctx.db, ctx.body["api_key"])
+    if key is not None:
+        owner_project = await ctx.state.projects.view(ctx.db, key.project_id)
+        for email in await keys.owners_to_notify(ctx.db, owner_project, key):
+            await emails.send_template(ctx.db, ctx.state.mail, owner_project, email, "api_key_revoked",
+                                       {"description": key.description})
+    return success()
