@@ -7,7 +7,7 @@ from pathlib import Path
 
 from support import start_emulator
 from wire import (ALLOW_ANON, ALLOW_RESTRICTED, UUID_RE, anon_sign_up, call, create_session, create_user, fresh_email,
-                  known_error, ok, schema_error, text_error)
+                  known_error, ok, schema_error, sign_up, text_error)
 
 CALLBACK = "http://localhost:3000/handler/team-invitation?from=test"
 WEEK_MILLIS = 7 * 24 * 3600 * 1000
@@ -67,8 +67,8 @@ def code_call(emu, action, code, token=None, **kw):
     return call(emu, "POST", path, token=token, json={"code": code}, **kw)
 
 
-def team_ids_of(emu, token):
-    return [t["id"] for t in ok(call(emu, "GET", "/teams?user_id=me", token=token))["items"]]
+def team_ids_of(emu, token, **kw):
+    return [t["id"] for t in ok(call(emu, "GET", "/teams?user_id=me", token=token, **kw))["items"]]
 
 
 def list_for_team(emu, team_id, token=None):
@@ -378,3 +378,27 @@ def test_expired_invitations():
         assert ok(call(e, "GET", "/team-invitations?user_id=me", token=token))["items"] == []
     finally:
         e.stop()
+
+
+def test_dashboard_teams_have_one_seat_per_member_on_the_free_plan(emu):
+    """On the internal project every team starts on the dashboard's free plan (one `dashboard_admins` seat), and
+    an invitation may only be accepted while a seat is left."""
+    owner = sign_up(emu, project_id="internal")
+    team_id, = team_ids_of(emu, owner["access_token"], project_id="internal")  # the personal team
+
+    def server(method, path, **kw):
+        return call(emu, method, path, access="server", project_id="internal", **kw)
+
+    assert [p["id"] for p in ok(server("GET", f"/payments/products/team/{team_id}"))["items"]] == ["free"]
+    seats = f"/payments/items/team/{team_id}/dashboard_admins"
+    assert ok(server("GET", seats))["quantity"] == 1
+
+    guest = fresh_email("seat")
+    ok(server("POST", "/team-invitations/send-code", json={"team_id": team_id, "email": guest, "callback_url": CALLBACK}))
+    code = invitation_code(emu, guest)
+    token = sign_up(emu, guest, project_id="internal")["access_token"]
+    known_error(code_call(emu, "accept", code, token, project_id="internal"), 400, "ITEM_QUANTITY_INSUFFICIENT_AMOUNT",
+                {"item_id": "dashboard_admins", "customer_id": team_id, "quantity": -1})
+    ok(server("POST", f"{seats}/update-quantity", params={"allow_negative": "false"}, json={"delta": 1}))
+    ok(code_call(emu, "accept", code, token, project_id="internal"))  # the refused attempt left the code usable
+    assert team_id in team_ids_of(emu, token, project_id="internal")

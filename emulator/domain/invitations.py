@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import literal_column, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import codes, emails, teams, users
 from emulator.clock import now_millis
-from emulator.domain.projects import ProjectView, is_trusted_url
+from emulator.domain.payments import ledger
+from emulator.domain.projects import DASHBOARD_SEATS_ITEM, INTERNAL_PROJECT_ID, ProjectView, is_trusted_url
 from emulator.errors import E
 from emulator.store.models import ContactChannel, Team, TeamMember, User, VerificationCode
 
@@ -87,8 +88,20 @@ def check_invitee(project: ProjectView, user: User | None) -> User:
 async def _join(db: AsyncSession, project: ProjectView, team_id: str, user_id: str) -> None:
     """Add the user with the member defaults; accepting while already a member is not an error."""
     team = await teams.require(db, project, team_id)
+    if project.id == INTERNAL_PROJECT_ID:  # a team that owns projects has one dashboard seat per member
+        await _check_dashboard_seat(db, project, team.id)
     if await db.get(TeamMember, (team.id, user_id)) is None:
         await teams.add_member(db, project, team, user_id, "member")
+
+
+async def _check_dashboard_seat(db: AsyncSession, project: ProjectView, team_id: str) -> None:
+    if DASHBOARD_SEATS_ITEM not in project.config["payments"]["items"]:
+        raise E.item_not_found(DASHBOARD_SEATS_ITEM)
+    members = (await db.execute(select(func.count()).select_from(TeamMember)
+                                .where(TeamMember.team_id == team_id))).scalar_one()
+    seats = ledger.item_quantities(await ledger.load(db, project.id, "team", team_id)).get(DASHBOARD_SEATS_ITEM, 0)
+    if members + 1 > seats:
+        raise E.item_quantity_insufficient_amount(DASHBOARD_SEATS_ITEM, team_id, -1)
 
 
 async def check_code(db: AsyncSession, project: ProjectView, code: str) -> None:

@@ -21,6 +21,33 @@ INTERNAL_PUBLISHABLE_CLIENT_KEY = "this-publishable-client-key-is-for-local-deve
 INTERNAL_SECRET_SERVER_KEY = "this-secret-server-key-is-for-local-development-only"
 INTERNAL_SUPER_SECRET_ADMIN_KEY = "this-super-secret-admin-key-is-for-local-development-only"
 
+# The dashboard's own billing, as the platform seeds its internal project: plans for the teams that own projects,
+# whose `dashboard_admins` item caps how many members such a team may have.
+DASHBOARD_SEATS_ITEM = "dashboard_admins"
+_PLAN_ITEMS = {DASHBOARD_SEATS_ITEM: "Dashboard Admins", "auth_users": "Auth Users",
+               "emails_per_month": "Emails per Month", "analytics_timeout_seconds": "Analytics Timeout (seconds)",
+               "analytics_events": "Analytics Events"}
+_PLAN_LIMITS = {"free": (1, 10_000, 1_000, 10, 100_000), "team": (4, 50_000, 25_000, 60, 500_000),
+                "growth": (1_000_000_000, 1_000_000_000, 25_000, 300, 1_000_000)}
+
+
+def _plan(name: str, usd: str, limits: tuple[int, ...], price_id: str = "monthly", **extra: Any) -> dict[str, Any]:
+    return {"productLineId": "plans", "displayName": name, "customerType": "team", "serverOnly": False,
+            "stackable": False, "prices": {price_id: {"USD": usd, "interval": [1, "month"]}},
+            "includedItems": {item: {"quantity": quantity, "repeat": "never", "expires": "when-purchase-expires"}
+                              for item, quantity in zip(_PLAN_ITEMS, limits)}, **extra}
+
+
+INTERNAL_PLANS = {
+    "productLines": {"plans": {"displayName": "Plans", "customerType": "team"}},
+    "products": {
+        "free": _plan("Free", "0", _PLAN_LIMITS["free"], price_id="free-monthly"),
+        "team": _plan("Team", "49", _PLAN_LIMITS["team"]),
+        "growth": _plan("Growth", "299", _PLAN_LIMITS["growth"]),
+        "extra-seats": _plan("Extra Seats", "29", (1,), stackable=True, isAddOnTo={"team": True, "growth": True}),
+    },
+    "items": {item: {"displayName": name, "customerType": "team"} for item, name in _PLAN_ITEMS.items()},
+}
 _TEAM_ADMIN = {"$update_team": True, "$delete_team": True, "$read_members": True, "$remove_members": True,
                "$invite_members": True, "$manage_api_keys": True}
 INTERNAL_CONFIG = config_mod.render({
@@ -32,6 +59,7 @@ INTERNAL_CONFIG = config_mod.render({
                                  "$read_members": True, "$remove_members": True, "$update_team": True}}},
              "defaultPermissions": {"teamCreator": {"team_admin": True}, "teamMember": {"team_member": True}}},
     "apps": {"installed": {a: {"enabled": True} for a in ("authentication", "teams", "rbac", "api-keys", "emails")}},
+    "payments": INTERNAL_PLANS,
 })
 
 

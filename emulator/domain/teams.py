@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import permissions
 from emulator.clock import now_millis
-from emulator.domain.projects import ProjectView
+from emulator.domain.payments import purchases
+from emulator.domain.projects import INTERNAL_PROJECT_ID, ProjectView
 from emulator.errors import E
 from emulator.store.models import Team, TeamMember, TeamPermissionGrant, User
 
@@ -58,6 +59,9 @@ async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], c
     if creator_id:
         await permissions.require_user(db, project, creator_id)
         await add_member(db, project, team, creator_id, "creator")
+    if project.id == INTERNAL_PROJECT_ID:  # a team that may own projects starts on the dashboard's free plan
+        free = project.config["payments"]["products"]["free"]
+        await purchases.grant_product(db, project, "team", team.id, free, "free", None, 1, "TEST_MODE")
     return team
 
 
