@@ -139,6 +139,11 @@ def test_legacy_config_rules_of_the_project_update(emu, owner):
                        "team_member_default_permissions": [{"id": "team_admin"}]}))["config"]
     assert config["enabled_oauth_providers"] == [{"id": "google"}]
     assert config["team_member_default_permissions"] == [{"id": "team_admin"}]
+    # Apple bundle ids of the legacy provider reach the native Apple sign-in route
+    ok(patch({"oauth_providers": [{"id": "apple", "type": "standard", "client_id": "com.example.web",
+                                   "client_secret": "s", "apple_bundle_ids": ["com.example.ios"]}]}))
+    known_error(as_owner(emu, owner, "POST", "/auth/oauth/callback/apple/native", fresh["id"], access="client",
+                         json={"id_token": "not-a-token"}), 400, "INVALID_APPLE_CREDENTIALS")
 
 
 def test_admin_access_token_grants_the_owned_project_only(emu, owner, project):

@@ -98,7 +98,12 @@ def legacy_config_override(legacy: dict[str, Any]) -> dict[str, Any]:
         out["auth.oauth.providers"] = {p["id"]: {
             "type": p["id"], "allowSignIn": True, "allowConnectedAccounts": True,
             **({"clientId": p.get("client_id"), "clientSecret": p.get("client_secret")} if p.get("type") == "standard"
-               else {})} for p in legacy["oauth_providers"]}
+               else {}),
+            **({"facebookConfigId": p["facebook_config_id"]} if p.get("facebook_config_id") else {}),
+            **({"microsoftTenantId": p["microsoft_tenant_id"]} if p.get("microsoft_tenant_id") else {}),
+            **({"appleBundles": {str(uuid.uuid4()): {"bundleId": b} for b in p["apple_bundle_ids"]}}
+               if p.get("apple_bundle_ids") else {}),
+        } for p in legacy["oauth_providers"]}
     if "email_config" in legacy:
         e = legacy["email_config"]
         out["emails.server"] = {"isShared": True} if e["type"] == "shared" else {
