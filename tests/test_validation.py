@@ -241,6 +241,10 @@ def test_invalid_base64(emu, user):
 def test_invalid_url(emu, user):
     r = call(emu, "PATCH", "/users/me", access="server", token=user["access_token"], json={"profile_image_url": ""})
     assert schema_error(r, "PATCH", "/api/v1/users/me") == ["body.profile_image_url is not a valid URL"]
+    r = call(emu, "PATCH", "/users/me", access="server", token=user["access_token"],
+             json={"profile_image_url": "http://exa mple.com"})
+    assert schema_error(r, "PATCH", "/api/v1/users/me") == [  # every failed rule of one value, as yup lists them
+        "body.profile_image_url contains spaces", "body.profile_image_url is not a valid URL"]
 
 
 def test_required_query_parameter(emu):

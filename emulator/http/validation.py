@@ -52,8 +52,8 @@ class Schema:
             message = f"{path} must be one of the following values: {', '.join(map(_plain, self.one_of))}"
         if message is None and self.test is not None:
             message = self.test(cast, path)
-        if message:
-            errors.append(message)
+        if message:  # one message, or a list where yup reports several failed tests of one value
+            errors.extend(message if isinstance(message, list) else [message])
         return cast
 
     def type_error(self, path: str, value: Any) -> str:
@@ -141,10 +141,11 @@ class Uuid(Str):
 
 class Url(Str):
     def check(self, value, path):
+        problems = [f"{path} contains spaces"] if " " in value else []
         parsed = urlparse(value)
-        if not parsed.scheme or not (parsed.netloc or parsed.scheme == "data"):
-            return f"{path} is not a valid URL"
-        return super().check(value, path)
+        if not parsed.scheme or not (parsed.netloc or parsed.scheme == "data") or " " in parsed.netloc:
+            problems.append(f"{path} is not a valid URL")
+        return problems or super().check(value, path)
 
 
 class Base64(Str):
