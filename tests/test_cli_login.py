@@ -77,6 +77,15 @@ def test_unknown_polling_code(emu):
     assert schema_error(r, "POST", CLI + "/poll") == ["body.polling_code must be defined"]
 
 
+def test_lone_surrogates_are_no_server_error(emu):
+    # JSON.stringify can send a cut surrogate pair as a \u escape; it becomes U+FFFD, as on the platform
+    r = call(emu, "POST", "/auth/cli/poll", content=b'{"polling_code": "\\ud800"}',
+             headers={"content-type": "application/json"})
+    known_error(r, 400, "INVALID_POLLING_CODE")
+    text_error(call(emu, "POST", "/auth/cli", content=b'{"anon_refresh_token": "x\\udc00"}',
+                    headers={"content-type": "application/json"}), 400, "Invalid anon refresh token")
+
+
 def test_codes_belong_to_their_project(emu):
     attempt = start(emu)
     known_error(call(emu, "POST", "/auth/cli/poll", project_id="internal", access="server",

@@ -5,7 +5,6 @@ way (ClickHouse, the dashboard's replay player) is out of scope.
 """
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -23,18 +22,6 @@ MAX_ANALYTICS_EVENTS = 500
 # Batches of one refresh token join the same replay while they keep coming (the platform's windows).
 REPLAY_IDLE_TIMEOUT_MILLIS = 3 * 60 * 1000
 REPLAY_MAX_DURATION_MILLIS = 12 * 3600 * 1000
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads already joined the valid pairs
-
-
-def without_lone_surrogates(value: Any) -> Any:
-    """Browsers can cut text inside a surrogate pair; such strings cannot be stored or sent as UTF-8."""
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [without_lone_surrogates(item) for item in value]
-    if isinstance(value, dict):
-        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
-    return value
 
 
 def _check_uploader(project: ProjectView, user: User | None, refresh_token_id: str | None, what: str) -> None:
@@ -94,7 +81,7 @@ async def add_replay_batch(db: AsyncSession, project: ProjectView, user: User | 
             id=str(uuid.uuid4()), project_id=project.id, session_replay_id=replay.id, batch_id=batch_id,
             browser_session_id=body["browser_session_id"], session_replay_segment_id=body["session_replay_segment_id"],
             started_at_ms=body["started_at_ms"], sent_at_ms=body["sent_at_ms"], first_event_at_millis=first,
-            last_event_at_millis=last, events=without_lone_surrogates(events), created_at_millis=now))
+            last_event_at_millis=last, events=events, created_at_millis=now))
         answer["deduped"] = False
     return answer
 
@@ -107,7 +94,7 @@ async def add_analytics_events(db: AsyncSession, project: ProjectView, user: Use
     for event in body["events"]:
         db.add(AnalyticsEvent(
             id=str(uuid.uuid4()), project_id=project.id, event_type=event["event_type"],
-            event_at_millis=event["event_at_ms"], data=without_lone_surrogates(event["data"]), user_id=user.id,
+            event_at_millis=event["event_at_ms"], data=event["data"], user_id=user.id,
             refresh_token_id=refresh_token_id, session_replay_id=replay.id if replay else None,
             session_replay_segment_id=body["session_replay_segment_id"], batch_id=body["batch_id"],
             received_at_millis=now))
