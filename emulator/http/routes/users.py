@@ -121,9 +121,7 @@ async def create_user(ctx: Ctx):
     return json_response(await users.render(ctx.db, user, ctx.project), 201)
 
 
-# The platform's users CRUD shares one query schema between reading one user and listing (so e.g.
-# ?include_anonymous=true is accepted here, and ignored).
-@api("/users/{user_id}", "GET", access=SERVER, params=USER_PARAMS, query=LIST_QUERY)
+@api("/users/{user_id}", "GET", access=SERVER, params=USER_PARAMS)
 async def get_user(ctx: Ctx):
     return await shape_for(ctx, await users.require(ctx.db, ctx.project, ctx.params["user_id"]))
 
