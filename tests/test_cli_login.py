@@ -157,7 +157,7 @@ def test_completing_with_another_user_leaves_the_anonymous_user_alone(emu):
     browser = sign_up(emu)
     ok(complete(emu, attempt, refresh_token=browser["refresh_token"]))
     assert ok(poll(emu, attempt), 201)["refresh_token"] == browser["refresh_token"]
-    anon_view = ok(call(emu, "GET", f"/users/{anon['user_id']}?include_anonymous=true", access="server"))
+    anon_view = ok(call(emu, "GET", f"/users/{anon['user_id']}", access="server"))
     assert anon_view["is_anonymous"] is True and anon_view["client_metadata"] == {"from": "anon"}
     browser_view = ok(call(emu, "GET", f"/users/{browser['user_id']}", access="server"))
     assert browser_view["client_metadata"] is None
