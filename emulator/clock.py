@@ -41,3 +41,8 @@ def set_offset(seconds: float) -> None:
 async def run_after_advance(state: Any) -> None:
     for hook in after_advance:
         await hook(state)
+
+
+def iso_from_millis(millis: int) -> str:
+    """A wire timestamp as JavaScript's Date.toISOString() writes it: UTC, milliseconds, `Z`."""
+    return datetime.fromtimestamp(millis / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -191,6 +191,28 @@ class E:
     def user_authentication_required() -> KnownError:
         return _ke("USER_AUTHENTICATION_REQUIRED", 401, "User authentication required for this endpoint.")
 
+    # --- CLI login, data vault, analytics uploads
+    @staticmethod
+    def invalid_polling_code() -> KnownError:
+        return _ke("INVALID_POLLING_CODE", 400, "No CLI login attempt has this polling code.")
+
+    @staticmethod
+    def data_vault_store_does_not_exist(store_id: str) -> KnownError:
+        return _ke("DATA_VAULT_STORE_DOES_NOT_EXIST", 400,
+                   f"This project's config declares no data vault store {store_id!r} (dataVault.stores).",
+                   store_id=store_id)
+
+    @staticmethod
+    def data_vault_store_hashed_key_does_not_exist(store_id: str, hashed_key: str) -> KnownError:
+        return _ke("DATA_VAULT_STORE_HASHED_KEY_DOES_NOT_EXIST", 400,
+                   f"Data vault store {store_id!r} holds nothing under the hashed key {hashed_key!r}.",
+                   store_id=store_id, hashed_key=hashed_key)
+
+    @staticmethod
+    def analytics_not_enabled() -> KnownError:
+        return _ke("ANALYTICS_NOT_ENABLED", 400,
+                   "The analytics app is not enabled for this project (apps.installed.analytics.enabled).")
+
     # --- users and passwords
     @staticmethod
     def user_email_already_exists(email: str, would_work_if_email_was_verified: bool = False) -> KnownError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl
@@ -68,6 +69,23 @@ class Ctx:
             raise StatusError(403, message)
 
 
+# A lone surrogate can only arrive as a \u escape (UTF-8 cannot carry one); browsers make them by cutting text
+# inside a surrogate pair. They cannot be stored or sent as UTF-8, so they become U+FFFD, as Node's UTF-8 encoding
+# does on the platform (json.loads has already joined the valid pairs).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
 async def parse_body(request: Request) -> Any:
     if request.method in ("GET", "HEAD"):
         return v.MISSING
@@ -83,9 +101,10 @@ async def parse_body(request: Request) -> Any:
         raise E.body_parsing("Request body cannot be parsed as UTF-8") from None
     if content_type == "application/json":
         try:
-            return json.loads(text)
+            parsed = json.loads(text)
         except ValueError:
             raise E.body_parsing("Invalid JSON in request body") from None
+        return without_lone_surrogates(parsed) if _SURROGATE_ESCAPE.search(text) else parsed
     if content_type == "application/x-www-form-urlencoded":
         return dict(parse_qsl(text, keep_blank_values=True))
     if content_type == "text/plain":

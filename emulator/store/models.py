@@ -445,3 +445,75 @@ class PaymentRefund(Base):
     entries: Mapped[Any] = mapped_column(JSON, default=list)
     revoked_quantity: Mapped[int] = mapped_column(Integer, default=0)
     created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class CliAuthAttempt(Base):
+    """A CLI login in progress: the CLI polls with `polling_code`; a signed-in browser completes `login_code`."""
+    __tablename__ = "cli_auth_attempts"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    polling_code: Mapped[str] = mapped_column(String, unique=True)
+    login_code: Mapped[str] = mapped_column(String, unique=True)
+    refresh_token: Mapped[str | None] = mapped_column(String)  # the browser's session, set on completion
+    anon_refresh_token: Mapped[str | None] = mapped_column(String)  # the CLI's anonymous session, if it had one
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+    expires_at_millis: Mapped[int] = mapped_column(Integer)
+    used_at_millis: Mapped[int | None] = mapped_column(Integer)
+
+
+class DataVaultEntry(Base):
+    """One value of a data vault store: the key arrives hashed by the client, the value is encrypted at rest."""
+    __tablename__ = "data_vault_entries"
+    __table_args__ = (Index("ix_data_vault_entries_key", "project_id", "store_id", "hashed_key", unique=True),)
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String)
+    store_id: Mapped[str] = mapped_column(String)
+    hashed_key: Mapped[str] = mapped_column(Text)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+    updated_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class SessionReplay(Base):
+    """A recorded browser session (one per refresh token while it keeps sending); its batches are the chunks."""
+    __tablename__ = "session_replays"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    user_id: Mapped[str] = mapped_column(String)
+    refresh_token_id: Mapped[str] = mapped_column(String, index=True)
+    started_at_millis: Mapped[int] = mapped_column(Integer)
+    last_event_at_millis: Mapped[int] = mapped_column(Integer)
+    updated_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class SessionReplayChunk(Base):
+    __tablename__ = "session_replay_chunks"
+    __table_args__ = (Index("ix_session_replay_chunks_batch", "session_replay_id", "batch_id", unique=True),)
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    session_replay_id: Mapped[str] = mapped_column(String)
+    batch_id: Mapped[str] = mapped_column(String)
+    browser_session_id: Mapped[str] = mapped_column(String)
+    session_replay_segment_id: Mapped[str] = mapped_column(String)
+    started_at_ms: Mapped[int] = mapped_column(Integer)
+    sent_at_ms: Mapped[int] = mapped_column(Integer)
+    first_event_at_millis: Mapped[int] = mapped_column(Integer)
+    last_event_at_millis: Mapped[int] = mapped_column(Integer)
+    events: Mapped[Any] = mapped_column(JSON, default=list)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class AnalyticsEvent(Base):
+    """An auto-captured browser event ($page-view, $click) uploaded by the SDK."""
+    __tablename__ = "analytics_events"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    event_type: Mapped[str] = mapped_column(String)
+    event_at_millis: Mapped[int] = mapped_column(Integer)
+    data: Mapped[Any] = mapped_column(JSON)
+    user_id: Mapped[str] = mapped_column(String)
+    refresh_token_id: Mapped[str] = mapped_column(String)
+    session_replay_id: Mapped[str | None] = mapped_column(String)
+    session_replay_segment_id: Mapped[str] = mapped_column(String)
+    batch_id: Mapped[str] = mapped_column(String)
+    received_at_millis: Mapped[int] = mapped_column(Integer)

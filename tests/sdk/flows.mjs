@@ -1057,6 +1057,51 @@ const flows = {
     eq((await serverTeam.getItem("seats")).quantity, 15, "team seats after increaseQuantity(5)");
     eq((await server.getItem({ teamId: team.id, itemId: "seats" })).quantity, 15, "server.getItem({teamId, itemId: 'seats'})");
   },
+
+  // --- CLI login: the CLI side through promptCliLogin; the browser side (the cli-auth-confirm page of the React
+  // package) is the POST to /auth/cli/complete with the signed-in browser user's refresh token. -------------------
+  async "cli-login"() {
+    const browser = clientApp();
+    await signUp(browser, uniqueEmail("cli"));
+    const browserUser = await browser.getUser({ or: "throw" });
+    const { refreshToken } = await browserUser.currentSession.getTokens();
+    let confirmUrl = null;
+    let completed = null;
+    const cli = clientApp();
+    const result = await cli.promptCliLogin({
+      appUrl: "http://localhost:3000", waitTimeMillis: 100, maxAttempts: 100,
+      promptLink: (url, loginCode) => {
+        confirmUrl = url;
+        completed = fetch(`${CFG.url}/api/v1/auth/cli/complete`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-stack-access-type": "client",
+            "x-stack-project-id": CFG.projectId, "x-stack-publishable-client-key": CFG.pck },
+          body: JSON.stringify({ login_code: loginCode, mode: "complete", refresh_token: refreshToken }),
+        }).then(async (r) => [r.status, await r.json()]);
+      },
+    });
+    check(confirmUrl && new URL(confirmUrl).searchParams.get("login_code"), `promptLink URL without a login_code: ${confirmUrl}`);
+    eq(await completed, [200, { success: true }], "browser's POST /auth/cli/complete [status, body]");
+    if (result.status !== "ok") throw new Mismatch(`promptCliLogin returned error ${describeError(result.error)}`);
+    eq(result.data, refreshToken, "promptCliLogin result: the browser session's refresh token");
+    const cliUser = await clientApp({ tokenStore: { accessToken: null, refreshToken: result.data } }).getUser();
+    eq(cliUser?.id, browserUser.id, "the CLI's user (from the refresh token it received)");
+    const expired = await clientApp().promptCliLogin({ appUrl: "http://localhost:3000", expiresInMillis: 1, waitTimeMillis: 50,
+      maxAttempts: 20, promptLink: () => {} });
+    eq([expired.status, expired.error?.errorCode], ["error", "CLI_AUTH_EXPIRED_ERROR"], "promptCliLogin with a 1 ms lifetime");
+  },
+
+  // --- Data vault: the SDK hashes the key and encrypts the value with the secret; the store must be in config. ------
+  async "server-data-vault"() {
+    const store = await serverApp().getDataVaultStore("sdk-vault");
+    await store.setValue("api-token", "s3cr3t value", { secret: "a-secret-of-the-app" });
+    eq(await store.getValue("api-token", { secret: "a-secret-of-the-app" }), "s3cr3t value", "getValue after setValue");
+    eq(await serverApp().getDataVaultStore("sdk-vault").then((s) => s.getValue("never-set", { secret: "a-secret-of-the-app" })),
+      null, "getValue of a key never set");
+    await store.setValue("api-token", "second value", { secret: "a-secret-of-the-app" });
+    eq(await (await serverApp().getDataVaultStore("sdk-vault")).getValue("api-token", { secret: "a-secret-of-the-app" }),
+      "second value", "getValue after overwriting (fresh app: no cache)");
+  },
 };
 
 // The SDK's OAuth functions run only in a browser: they need `window` (location, history) and `document.cookie`
@@ -1106,7 +1151,7 @@ const mainChain = ["client-project", "client-sign-up", "client-sign-up-duplicate
   "server-create-get-list", "server-user-signs-in-on-client", "server-update-user", "server-delete-user", "banner-env",
   "client-magic-link-sign-in", "client-otp-sign-in", "client-magic-link-upgrades-anonymous", "client-password-reset", "client-email-verification",
   "client-send-verification-email", "client-contact-channels", "client-teams", "server-teams-permissions",
-  "client-team-invitation", "api-keys", "admin-scaffolding", "payments"];
+  "client-team-invitation", "api-keys", "admin-scaffolding", "payments", "cli-login", "server-data-vault"];
 const refreshChain = ["token-refresh", "expired-access-token-rejected"];
 // Flows that fake a browser on the global object run alone, after the others.
 const browserChain = ["oauth"];

@@ -52,7 +52,8 @@ async def password_sign_up(ctx: Ctx):
         user = await users.create(ctx.db, ctx.project, fields, rounds=rounds)
     if callback:
         await send_verification(ctx.db, ctx.state.mail, ctx.project, user, users.primary_channel(user), callback)
-    return await sessions.sign_in(ctx.db, ctx.state.signer, ctx.project, user)
+    # An upgraded anonymous user may already have a TOTP secret
+    return await sessions.sign_in_unless_mfa(ctx.db, ctx.state.signer, ctx.project, user, is_new_user=True)
 
 
 @api("/auth/password/sign-in", "POST", body=v.Obj({
