@@ -17,6 +17,7 @@ from emulator.http.routes import internal
 from emulator.http.routes import internal_config, permission_definitions
 from emulator.http.routes import clock
 from emulator.http.routes import payments
+from emulator.http.routes import dashboard
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -110,6 +111,7 @@ def create_app(state, extra_routes: list | None = None) -> Starlette:
             *[Route(prefix, root.endpoint, methods=["GET"]) for prefix in API_PREFIXES],
             *[Mount(prefix, routes=routes) for prefix in API_PREFIXES],
             *pages.routes,
+            *dashboard.routes,
             *oauth_sim.routes,
             *checkout.routes,
             *(extra_routes or []),
