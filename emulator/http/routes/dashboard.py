@@ -621,7 +621,7 @@ async def _customer(f: Frame, ctype: str, cid: str, payments: dict) -> dict:
     listing = await f.api.get("/internal/payments/transactions", customer_type=ctype, limit="200")
     mine = [t for t in listing["transactions"] if any(e.get("customer_id") == cid for e in t["entries"])]
     grantable = sorted(pid for pid, p in (payments.get("products") or {}).items() if p.get("customerType") == ctype)
-    return {"type": ctype, "id": cid, "products": products, "items": quantities, "transactions": mine,
+    return {"type": ctype, "id": cid, "products": products, "quantities": quantities, "transactions": mine,
             "grantable": grantable}
 
 
