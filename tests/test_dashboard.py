@@ -1,0 +1,134 @@
+"""The dashboard over plain HTTP: cross-site posts refused, the project switcher, missing pages, API errors shown as
+notices, the users filters, and a refund of a card purchase. (The browser tests are in test_dashboard_ui.py.)"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from urllib.parse import unquote
+
+import httpx
+import pytest
+
+from test_checkout import new_user as new_buyer
+from test_checkout import purchase_path, submit
+
+
+@pytest.fixture
+def browser(emu):
+    """A cookie-keeping client on the emulator's pages, posting as a same-origin form would."""
+    with httpx.Client(base_url=emu.url, headers={"sec-fetch-site": "same-origin"}, follow_redirects=True,
+                      timeout=10) as client:
+        yield client
+
+
+def notice(response: httpx.Response) -> str:
+    found = re.search(r'id="notice">\s*<span>(.*?)</span>', response.text, re.S)
+    return found.group(1).replace("&#39;", "'").replace("&#34;", '"').replace("&amp;", "&") if found else ""
+
+
+def new_user(emu, **fields) -> dict:
+    with emu.server() as h:
+        r = h.post("/users", json={"primary_email": f"d-{uuid.uuid4().hex[:10]}@example.com",
+                                   "primary_email_auth_enabled": True, **fields})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+@pytest.mark.parametrize("headers", [{"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"},
+                                     {"origin": "http://evil.example"}, {"origin": "null"}])
+def test_cross_site_posts_are_refused(emu, headers):
+    user = new_user(emu, display_name="Untouched")
+    r = httpx.post(f"{emu.url}/users/{user['id']}", data={"action": "delete"}, headers=headers)
+    assert r.status_code == 403
+    with emu.server() as h:
+        assert h.get(f"/users/{user['id']}").status_code == 200
+
+
+def test_same_origin_post_redirects_back_with_a_notice(emu, browser):
+    user = new_user(emu)
+    r = browser.post(f"/users/{user['id']}?project={emu.project_id}",
+                     data={"action": "profile", "display_name": "Renamed", "primary_email": user["primary_email"]},
+                     headers={"origin": emu.url})
+    assert r.history[0].status_code == 303 and r.url.path == f"/users/{user['id']}"
+    assert notice(r) == "Profile saved."
+    assert notice(browser.get(f"/users/{user['id']}")) == ""  # shown once
+    with emu.server() as h:
+        assert h.get(f"/users/{user['id']}").json()["display_name"] == "Renamed"
+
+
+def test_api_errors_become_error_notices(emu, browser):
+    user = new_user(emu)
+    r = browser.post("/users", data={"action": "create", "primary_email": user["primary_email"]})
+    assert r.url.path == "/users" and 'class="notice notice-error"' in r.text
+    assert "USER_EMAIL_ALREADY_EXISTS" in notice(r)
+    r = browser.post(f"/users/{user['id']}", data={"action": "metadata", "server_metadata": "{oops"})
+    assert notice(r).startswith("server metadata is not valid JSON")
+    r = browser.post(f"/users/{user['id']}", data={"action": "no-such-action"})
+    assert "Unknown action" in notice(r)
+
+
+def test_project_switcher_and_missing_pages(emu, browser):
+    r = browser.get("/users?project=internal")
+    assert r.status_code == 200 and '<option value="internal" selected>' in r.text
+    assert f'<option value="{emu.project_id}"' in r.text
+    assert browser.get("/").text.count(f'<option value="{emu.project_id}" selected>') == 1  # the default project
+    assert browser.get("/users?project=nope").status_code == 404
+    assert browser.get(f"/users/{uuid.uuid4()}").status_code == 404
+    assert browser.get("/teams/not-a-uuid").status_code == 404
+    assert browser.post("/teams?project=nope", data={"action": "create"}).status_code == 404
+
+
+def test_user_filters(emu, browser):
+    marker = uuid.uuid4().hex[:8]
+    verified = new_user(emu, display_name=f"{marker} verified", primary_email_verified=True)
+    restricted = new_user(emu, display_name=f"{marker} restricted", restricted_by_admin=True)
+    plain = new_user(emu, display_name=f"{marker} plain")
+
+    def listed(**query) -> set[str]:
+        text = browser.get("/users", params={"q": marker, **query}).text
+        return set(re.findall(r'href="/users/([0-9a-f-]{36})\?', text))
+
+    assert listed() == {verified["id"], restricted["id"], plain["id"]}
+    assert listed(filter="restricted") == {restricted["id"]}
+    assert listed(filter="verified") == {verified["id"]}
+    assert listed(filter="unverified") == {restricted["id"], plain["id"]}
+    assert listed(filter="signed-up") == {verified["id"], plain["id"]}  # the API's default: no restricted users
+
+
+def test_users_pages(emu, browser):
+    marker = uuid.uuid4().hex[:8]
+    ids = [new_user(emu, display_name=f"{marker} {i}")["id"] for i in range(30)]
+    first = browser.get("/users", params={"q": marker, "sort": "oldest"})
+    on_first = re.findall(r'href="/users/([0-9a-f-]{36})\?', first.text)
+    assert on_first == ids[:25]
+    next_link = re.search(r'id="next-page" href="([^"]+)"', first.text).group(1)
+    second = browser.get(unquote(next_link.replace("&amp;", "&")))
+    assert re.findall(r'href="/users/([0-9a-f-]{36})\?', second.text) == ids[25:]
+    assert 'id="next-page"' not in second.text
+
+
+def test_refund_a_card_purchase(emu, browser):
+    buyer = new_buyer(emu)
+    paid = submit(emu, purchase_path(emu, "credits-pack", buyer["id"]))
+    assert paid.status_code in (200, 303), paid.text[:300]
+    page = browser.get("/payments", params={"customer_type": "user", "customer_id": buyer["id"]})
+    form = re.search(r'<form method="post" action="[^"]*"[^>]*>\s*<input type="hidden" name="action" value="refund">'
+                     r'(.*?)</form>', page.text, re.S)
+    assert form, "no refund button for the paid purchase"
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form.group(1)))
+    assert fields["kind"] == "one-time-purchase" and fields["amount_usd"] == "5"
+    r = browser.post("/payments", data={"action": "refund", **fields})
+    assert notice(r) == "Refunded.", notice(r)
+    with emu.http("admin", key=admin_key(emu)) as h:
+        listing = h.get("/internal/payments/transactions", params={"customer_type": "user"}).json()
+    refunded = next(t for t in listing["transactions"] if t["id"] == fields["transaction_id"])
+    assert refunded["adjusted_by"], json.dumps(refunded)
+    again = browser.get("/payments", params={"customer_type": "user", "customer_id": buyer["id"]})
+    assert 'value="refund"' not in again.text  # refunded once, no second button
+
+
+def admin_key(emu) -> str:
+    """The project's admin key, as the overview page shows it."""
+    page = httpx.get(emu.url + "/").text
+    return re.search(r'id="sak">([^<]+)<', page).group(1)
