@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from support import FIXTURE_CONFIG, start_emulator
+from test_dashboard import new_user
 from test_inbox_ui import ARTIFACTS, CHROMIUM, page  # noqa: F401  (the CDP page fixture)
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary on PATH")
@@ -50,14 +51,6 @@ def submit(page, button_id: str, expect_path: str | None = None) -> str:  # noqa
     if expect_path:
         page.wait_for(f"location.pathname === {json.dumps(expect_path)}", expect_path)
     return page.eval("document.getElementById('notice')?.innerText || ''")
-
-
-def new_user(emu, **fields) -> dict:
-    with emu.server() as h:
-        r = h.post("/users", json={"primary_email": f"u-{uuid.uuid4().hex[:10]}@example.com",
-                                   "primary_email_auth_enabled": True, **fields})
-        assert r.status_code == 201, r.text
-        return r.json()
 
 
 def test_overview(emu, page):  # noqa: F811

@@ -78,11 +78,11 @@ class AdminApi:
                 chunks.append(message.get("body", b""))
 
         await self.app(scope, receive, send)
-        text = b"".join(chunks).decode("utf-8", "replace")
+        content = b"".join(chunks).decode("utf-8", "replace")
         try:
-            data = json.loads(text) if text else None
+            data = json.loads(content) if content else None
         except ValueError:
-            data = text
+            data = content
         if status >= 400:
             if isinstance(data, dict) and "error" in data:
                 raise ApiProblem(f"{data['error']} ({data.get('code')})" if data.get("code") else data["error"])
@@ -249,17 +249,38 @@ def actions(table: dict[str, Any]):
 
 def json_field(form: dict, name: str) -> Any:
     """A JSON text field of a form, parsed (an empty field is null)."""
-    text = (form.get(name) or "").strip()
-    if not text:
+    value = text(form, name)
+    if not value:
         return None
     try:
-        return json.loads(text)
+        return json.loads(value)
     except ValueError as exc:
         raise ApiProblem(f"{name.replace('_', ' ')} is not valid JSON: {exc}") from None
 
 
+def text(form: dict, name: str) -> str:
+    """A text field of a form, trimmed ("" when absent)."""
+    return (form.get(name) or "").strip()
+
+
 def checked(form: dict, name: str) -> bool:
     return form.get(name) in ("on", "true", "1")
+
+
+async def required(f: Frame, path: str, what: str) -> dict:
+    """A read whose failure means the page's subject does not exist."""
+    try:
+        return await f.api.get(path)
+    except ApiProblem:
+        raise NotFound(f"There is no {what} in project {f.project_id}.") from None
+
+
+METADATA_FIELDS = ("client_metadata", "client_read_only_metadata", "server_metadata")
+
+
+def metadata_texts(subject: dict) -> dict[str, str]:
+    """A user's or team's three metadata fields as the JSON the page edits (null as an empty field)."""
+    return {name: json.dumps(subject[name], indent=2) if subject[name] is not None else "" for name in METADATA_FIELDS}
 
 
 def permission_ids(config: dict, scope: str) -> list[str]:
@@ -286,7 +307,7 @@ async def overview_page(f: Frame):
 
 
 async def rename_project(f: Frame, form: dict) -> str:
-    name = (form.get("display_name") or "").strip()
+    name = text(form, "display_name")
     await f.api.patch("/internal/projects/current", {"display_name": name})
     return f"Project renamed to {name}."
 
@@ -320,8 +341,8 @@ async def users_page(f: Frame):
 
 
 async def create_user(f: Frame, form: dict) -> Response:
-    body = {"primary_email": (form.get("primary_email") or "").strip() or None,
-            "display_name": (form.get("display_name") or "").strip() or None,
+    body = {"primary_email": text(form, "primary_email") or None,
+            "display_name": text(form, "display_name") or None,
             "primary_email_verified": checked(form, "primary_email_verified")}
     if body["primary_email"]:
         body["primary_email_auth_enabled"] = True
@@ -334,10 +355,7 @@ async def create_user(f: Frame, form: dict) -> Response:
 @page("dash_user.html", "users")
 async def user_page(f: Frame):
     user_id = f.request.path_params["user_id"]
-    try:
-        user = await f.api.get(f"/users/{user_id}")
-    except ApiProblem:
-        raise NotFound(f"There is no user {user_id!r} in project {f.project_id}.") from None
+    user = await required(f, f"/users/{user_id}", f"user {user_id!r}")
     channels = (await f.api.get("/contact-channels", user_id=user_id))["items"]
     sessions = (await f.api.get("/auth/sessions", user_id=user_id))["items"]
     teams = (await f.api.get("/teams", user_id=user_id))["items"]
@@ -346,11 +364,9 @@ async def user_page(f: Frame):
     by_team: dict[str, list[str]] = {}
     for grant in team_grants:
         by_team.setdefault(grant["team_id"], []).append(grant["id"])
-    metadata = {name: json.dumps(user[name], indent=2) if user[name] is not None else ""
-                for name in ("client_metadata", "client_read_only_metadata", "server_metadata")}
     return user["display_name"] or user["primary_email"] or user["id"], {
         "user": user, "channels": channels, "sessions": sessions, "teams": teams, "team_grants": by_team,
-        "project_grants": [g["id"] for g in project_grants], "metadata": metadata,
+        "project_grants": [g["id"] for g in project_grants], "metadata": metadata_texts(user),
         "team_permission_ids": permission_ids(f.config, "team"),
         "project_permission_ids": permission_ids(f.config, "project")}
 
@@ -360,8 +376,8 @@ def _user_path(f: Frame) -> str:
 
 
 async def update_profile(f: Frame, form: dict) -> str:
-    email = (form.get("primary_email") or "").strip() or None
-    body = {"display_name": (form.get("display_name") or "").strip() or None, "primary_email": email}
+    email = text(form, "primary_email") or None
+    body = {"display_name": text(form, "display_name") or None, "primary_email": email}
     if email:
         body["primary_email_verified"] = checked(form, "primary_email_verified")
     await f.api.patch(_user_path(f), body)
@@ -369,8 +385,7 @@ async def update_profile(f: Frame, form: dict) -> str:
 
 
 async def update_metadata(f: Frame, form: dict) -> str:
-    body = {name: json_field(form, name) for name in ("client_metadata", "client_read_only_metadata",
-                                                      "server_metadata")}
+    body = {name: json_field(form, name) for name in METADATA_FIELDS}
     await f.api.patch(_user_path(f), body)
     return "Metadata saved."
 
@@ -379,9 +394,8 @@ async def update_restriction(f: Frame, form: dict) -> str:
     restricted = checked(form, "restricted_by_admin")
     body: dict[str, Any] = {"restricted_by_admin": restricted}
     if restricted:
-        body["restricted_by_admin_reason"] = (form.get("restricted_by_admin_reason") or "").strip() or None
-        body["restricted_by_admin_private_details"] = (form.get("restricted_by_admin_private_details")
-                                                       or "").strip() or None
+        body["restricted_by_admin_reason"] = text(form, "restricted_by_admin_reason") or None
+        body["restricted_by_admin_private_details"] = text(form, "restricted_by_admin_private_details") or None
     await f.api.patch(_user_path(f), body)
     return "The user is restricted now." if restricted else "The user is no longer restricted."
 
@@ -442,9 +456,9 @@ async def teams_page(f: Frame):
 
 
 async def create_team(f: Frame, form: dict) -> Response:
-    body = {"display_name": (form.get("display_name") or "").strip()}
-    if (form.get("creator_user_id") or "").strip():
-        body["creator_user_id"] = form["creator_user_id"].strip()
+    body = {"display_name": text(form, "display_name")}
+    if text(form, "creator_user_id"):
+        body["creator_user_id"] = text(form, "creator_user_id")
     team = await f.api.post("/teams", body)
     return back(f.url(f"/teams/{team['id']}"), "Team created.")
 
@@ -452,21 +466,17 @@ async def create_team(f: Frame, form: dict) -> Response:
 @page("dash_team.html", "teams")
 async def team_page(f: Frame):
     team_id = f.request.path_params["team_id"]
-    try:
-        team = await f.api.get(f"/teams/{team_id}")
-    except ApiProblem:
-        raise NotFound(f"There is no team {team_id!r} in project {f.project_id}.") from None
+    team = await required(f, f"/teams/{team_id}", f"team {team_id!r}")
     members = (await f.api.get("/team-member-profiles", team_id=team_id))["items"]
     grants: dict[str, list[str]] = {}
     for grant in (await f.api.get("/team-permissions", team_id=team_id))["items"]:
         grants.setdefault(grant["user_id"], []).append(grant["id"])
     invitations = (await f.api.get("/team-invitations", team_id=team_id))["items"]
     api_keys, api_keys_problem = await f.api.optional("/team-api-keys", team_id=team_id)
-    metadata = {name: json.dumps(team[name], indent=2) if team[name] is not None else ""
-                for name in ("client_metadata", "client_read_only_metadata", "server_metadata")}
     return team["display_name"], {
         "team": team, "members": members, "grants": grants, "invitations": invitations,
-        "api_keys": (api_keys or {}).get("items", []), "api_keys_problem": api_keys_problem, "metadata": metadata,
+        "api_keys": (api_keys or {}).get("items", []), "api_keys_problem": api_keys_problem,
+        "metadata": metadata_texts(team),
         "team_permission_ids": permission_ids(f.config, "team")}
 
 
@@ -475,15 +485,14 @@ def _team_path(f: Frame) -> str:
 
 
 async def update_team(f: Frame, form: dict) -> str:
-    body = {"display_name": (form.get("display_name") or "").strip(),
-            **{name: json_field(form, name) for name in ("client_metadata", "client_read_only_metadata",
-                                                         "server_metadata")}}
+    body = {"display_name": text(form, "display_name"),
+            **{name: json_field(form, name) for name in METADATA_FIELDS}}
     await f.api.patch(_team_path(f), body)
     return "Team saved."
 
 
 async def add_member(f: Frame, form: dict) -> str:
-    who = (form.get("user") or "").strip()
+    who = text(form, "user")
     user_id = who
     if "@" in who:  # an e-mail address: the user signed up with it
         async with f.request.app.state.emu.db.session() as db:
@@ -501,9 +510,9 @@ async def remove_member(f: Frame, form: dict) -> str:
 
 
 async def send_invitation(f: Frame, form: dict) -> str:
-    email = (form.get("email") or "").strip()
+    email = text(form, "email")
     await f.api.post("/team-invitations/send-code", {"team_id": f.request.path_params["team_id"], "email": email,
-                                                     "callback_url": (form.get("callback_url") or "").strip()})
+                                                     "callback_url": text(form, "callback_url")})
     return f"Invitation sent to {email} (see the inbox)."
 
 
@@ -515,7 +524,7 @@ async def revoke_invitation(f: Frame, form: dict) -> str:
 
 async def create_api_key(f: Frame, form: dict) -> Response:
     key = await f.api.post("/team-api-keys", {"team_id": f.request.path_params["team_id"],
-                                              "description": (form.get("description") or "").strip(),
+                                              "description": text(form, "description"),
                                               "expires_at_millis": None})
     return back(f.url(_team_path(f)), "API key created. Copy it now: it is not shown again.", secret=key["value"])
 
@@ -586,7 +595,7 @@ async def save_switches(f: Frame, form: dict) -> str:
 
 
 async def set_config_key(f: Frame, form: dict) -> str:
-    key = (form.get("key") or "").strip()
+    key = text(form, "key")
     value = json_field(form, "value")
     await f.api.patch("/internal/config/override/branch", {"config_override_string": json.dumps({key: value})})
     return f"{key} saved."
@@ -679,7 +688,7 @@ async def refund(f: Frame, form: dict) -> Response:
 
 
 async def advance_clock(f: Frame, form: dict) -> Response:
-    duration = (form.get("duration") or "").strip()
+    duration = text(form, "duration")
     reading = await f.api.post("/emulator/clock/advance", {"duration": duration})
     return back(_customer_url(f, form) if form.get("customer_id") else f.url("/payments"),
                 f"Clock advanced by {duration}: it is now {reading['now']}.")
