@@ -132,3 +132,46 @@ def admin_key(emu) -> str:
     """The project's admin key, as the overview page shows it."""
     page = httpx.get(emu.url + "/").text
     return re.search(r'id="sak">([^<]+)<', page).group(1)
+
+
+def test_revokes_removals_and_deletes(emu, browser):
+    """The remaining form actions, each read back through the API."""
+    user, other = new_user(emu), new_user(emu)
+    with emu.server() as h:
+        session = h.post("/auth/sessions", json={"user_id": user["id"]}).json()
+        team = h.post("/teams", json={"display_name": "To empty", "creator_user_id": user["id"]}).json()
+        h.post(f"/team-memberships/{team['id']}/{other['id']}", json={})
+        h.post(f"/project-permissions/{user['id']}/read_reports", json={})
+        invited = h.post("/team-invitations/send-code", json={
+            "team_id": team["id"], "email": "later@example.com",
+            "callback_url": "http://localhost:3000/handler/team-invitation"}).json()
+        key = h.post("/team-api-keys", json={"team_id": team["id"], "description": "k", "expires_at_millis": None}).json()
+        sessions = h.get("/auth/sessions", params={"user_id": user["id"]}).json()["items"]
+    session_id = next(s["id"] for s in sessions)
+    user_page, team_page = f"/users/{user['id']}", f"/teams/{team['id']}"
+
+    assert notice(browser.post(user_page, data={"action": "revoke-session", "session_id": session_id})) == \
+        "Session revoked."
+    assert notice(browser.post(user_page, data={"action": "revoke-project-permission", "user_id": user["id"],
+                                                "permission_id": "read_reports"})) == "Revoked read_reports."
+    assert notice(browser.post(team_page, data={"action": "remove-member", "user_id": other["id"]})) == \
+        "Member removed."
+    assert notice(browser.post(team_page, data={"action": "revoke-invitation", "invitation_id": invited["id"]})) == \
+        "Invitation revoked."
+    assert notice(browser.post(team_page, data={"action": "revoke-api-key", "api_key_id": key["id"]})) == \
+        "API key revoked."
+    with emu.server() as h:
+        assert session_id not in {s["id"] for s in h.get("/auth/sessions", params={"user_id": user["id"]}).json()["items"]}
+        assert h.get("/project-permissions", params={"user_id": user["id"]}).json()["items"] == []
+        assert [u["id"] for u in h.get("/users", params={"team_id": team["id"]}).json()["items"]] == [user["id"]]
+        assert h.get("/team-invitations", params={"team_id": team["id"]}).json()["items"] == []
+        assert h.post("/team-api-keys/check", json={"api_key": key["value"]}).status_code != 200
+    assert session["refresh_token"]
+
+    r = browser.post(team_page, data={"action": "delete"})
+    assert r.url.path == "/teams" and notice(r) == "Team deleted."
+    r = browser.post(user_page, data={"action": "delete"})
+    assert r.url.path == "/users" and notice(r) == "User deleted."
+    with emu.server() as h:
+        assert h.get(f"/teams/{team['id']}").status_code == 404
+        assert h.get(f"/users/{user['id']}").status_code == 404

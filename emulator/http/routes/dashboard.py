@@ -95,8 +95,8 @@ class AdminApi:
     async def post(self, path: str, body: Any = None, **query: Any) -> Any:
         return await self.call("POST", path, {} if body is None else body, **query)
 
-    async def patch(self, path: str, body: Any) -> Any:
-        return await self.call("PATCH", path, body)
+    async def patch(self, path: str, body: Any, **query: Any) -> Any:
+        return await self.call("PATCH", path, body, **query)
 
     async def delete(self, path: str, **query: Any) -> Any:
         return await self.call("DELETE", path, **query)
@@ -530,7 +530,8 @@ async def create_api_key(f: Frame, form: dict) -> Response:
 
 
 async def revoke_api_key(f: Frame, form: dict) -> str:
-    await f.api.patch(f"/team-api-keys/{quote(form.get('api_key_id', ''))}", {"revoked": True})
+    await f.api.patch(f"/team-api-keys/{quote(form.get('api_key_id', ''))}", {"revoked": True},
+                      team_id=f.request.path_params["team_id"])
     return "API key revoked."
 
 
