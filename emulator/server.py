@@ -68,6 +68,7 @@ def banner(settings: Settings, config_path: Path, project, keys, seconds: float)
         f"hexclave-emulator {__version__} ready in {seconds:.2f}s",
         f"  API:      {api_url}/api/v1",
         f"  SMTP:     {settings.host}:{settings.smtp_port}",
+        f"  Admin:    {api_url}/ (dashboard: users, teams, config, payments)",
         f"  Inbox:    {api_url}/inbox",
         *([f"  OAuth:    http://{settings.host}:{settings.mock_oauth_port} (mock OAuth server)"]
           if settings.mock_oauth_port else []),
