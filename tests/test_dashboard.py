@@ -66,6 +66,14 @@ def test_api_errors_become_error_notices(emu, browser):
     assert notice(r).startswith("server metadata is not valid JSON")
     r = browser.post(f"/users/{user['id']}", data={"action": "no-such-action"})
     assert "Unknown action" in notice(r)
+    r = browser.post("/payments", data={"action": "change-item", "customer_type": "user", "customer_id": user["id"],
+                                        "item_id": "credits", "delta": "ten"})
+    assert r.status_code == 200 and "whole number" in notice(r)
+    r = browser.post("/payments", data={"action": "refund", "kind": "one-time-purchase", "transaction_id": "x",
+                                        "quantity": "1", "amount_usd": "5"})
+    assert "ONE_TIME_PURCHASE_NOT_FOUND" in notice(r)
+    r = browser.get("/payments", params={"customer_type": "planet", "customer_id": "x"})
+    assert r.status_code == 200 and "customer_type" in r.text
 
 
 def test_project_switcher_and_missing_pages(emu, browser):

@@ -211,17 +211,19 @@ def page(template: str, section: str):
                 f = await frame(request)
                 title, values = await build(f)
             except NotFound as missing:
-                return missing_page(request, str(missing))
+                return problem_page(request, "Not found", str(missing), 404)
+            except ApiProblem as problem:  # a read the API refused: say why rather than fail
+                return problem_page(request, "The emulator's API refused a read of this page", str(problem), 400)
             return render(f, template, section, title, **values)
         handler.build = build  # for actions that answer with the page itself (impersonate)
         return handler
     return wrap
 
 
-def missing_page(request: Request, text: str) -> Response:
-    body = templates().get_template("dash_missing.html").render(
-        text=text, static_version=static_version(), version=__version__)
-    return HTMLResponse(body, 404, headers={"cache-control": "no-store"})
+def problem_page(request: Request, title: str, text: str, status: int) -> Response:
+    body = templates().get_template("dash_problem.html").render(
+        title=title, text=text, static_version=static_version(), version=__version__)
+    return HTMLResponse(body, status, headers={"cache-control": "no-store"})
 
 
 def actions(table: dict[str, Any]):
@@ -233,7 +235,7 @@ def actions(table: dict[str, Any]):
         try:
             f = await frame(request)
         except NotFound as missing:
-            return missing_page(request, str(missing))
+            return problem_page(request, "Not found", str(missing), 404)
         form = await read_form(request)
         here = f.url(request.url.path)
         act = table.get(form.get("action", ""))
@@ -261,6 +263,13 @@ def json_field(form: dict, name: str) -> Any:
 def text(form: dict, name: str) -> str:
     """A text field of a form, trimmed ("" when absent)."""
     return (form.get(name) or "").strip()
+
+
+def whole_number(form: dict, name: str, default: int, problem: str) -> int:
+    try:
+        return int(text(form, name) or default)
+    except ValueError:
+        raise ApiProblem(problem) from None
 
 
 def checked(form: dict, name: str) -> bool:
@@ -660,20 +669,14 @@ def _customer_url(f: Frame, form: dict) -> str:
 
 async def grant_product(f: Frame, form: dict) -> Response:
     ctype, cid, product = form.get("customer_type", ""), form.get("customer_id", ""), form.get("product_id", "")
-    try:
-        quantity = int(form.get("quantity") or 1)
-    except ValueError:
-        raise ApiProblem("Quantity must be a whole number.") from None
+    quantity = whole_number(form, "quantity", 1, "The quantity must be a whole number.")
     await f.api.post(f"/payments/products/{quote(ctype)}/{quote(cid)}", {"product_id": product, "quantity": quantity})
     return back(_customer_url(f, form), f"Granted {product}.")
 
 
 async def change_item(f: Frame, form: dict) -> Response:
     ctype, cid, item = form.get("customer_type", ""), form.get("customer_id", ""), form.get("item_id", "")
-    try:
-        delta = int(form.get("delta") or 0)
-    except ValueError:
-        raise ApiProblem("The change must be a whole number, such as 10 or -5.") from None
+    delta = whole_number(form, "delta", 0, "The change must be a whole number, such as 10 or -5.")
     body = {"delta": delta, **({"description": form["description"]} if form.get("description") else {})}
     await f.api.post(f"/payments/items/{quote(ctype)}/{quote(cid)}/{quote(item)}/update-quantity", body,
                      allow_negative="true" if checked(form, "allow_negative") else "false")
@@ -683,7 +686,8 @@ async def change_item(f: Frame, form: dict) -> Response:
 async def refund(f: Frame, form: dict) -> Response:
     """A full refund of a paid purchase: every unit of its product grant, its whole USD charge."""
     body = {"type": form.get("kind"), "id": form.get("transaction_id"), "refund_entries": [{
-        "entry_index": 0, "quantity": int(form.get("quantity") or 0), "amount_usd": form.get("amount_usd") or "0"}]}
+        "entry_index": 0, "quantity": whole_number(form, "quantity", 0, "The quantity must be a whole number."),
+        "amount_usd": text(form, "amount_usd") or "0"}]}
     await f.api.post("/internal/payments/transactions/refund", body)
     return back(_customer_url(f, form) if form.get("customer_id") else f.url("/payments"), "Refunded.")
 
