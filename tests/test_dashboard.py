@@ -183,3 +183,18 @@ def test_revokes_removals_and_deletes(emu, browser):
     with emu.server() as h:
         assert h.get(f"/teams/{team['id']}").status_code == 404
         assert h.get(f"/users/{user['id']}").status_code == 404
+
+
+def test_notices_carry_any_text(emu, browser):
+    """The notice travels in a cookie: non-ASCII text and long API messages still arrive."""
+    with emu.client() as h:
+        before = h.get("/projects/current").json()["display_name"]
+    try:
+        r = browser.post("/", data={"action": "rename", "display_name": "Acmé ™ — 日本"})
+        assert notice(r) == "Project renamed to Acmé ™ — 日本."
+        with emu.client() as h:
+            assert h.get("/projects/current").json()["display_name"] == "Acmé ™ — 日本"
+    finally:
+        browser.post("/", data={"action": "rename", "display_name": before})
+    r = browser.post("/config", data={"action": "set-key", "key": "x" * 5000, "value": "1"})
+    assert r.status_code == 200 and notice(r).endswith("…") and len(notice(r)) <= 1501

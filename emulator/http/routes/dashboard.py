@@ -27,11 +27,12 @@ from starlette.routing import Route
 
 from emulator import __version__
 from emulator.domain import config as config_mod
-from emulator.domain import overview, projects, users
+from emulator.domain import overview, permissions, projects, users
 from emulator.http.routes.oauth_sim import read_form
 from emulator.http.routes.pages import static_version, templates
 
 NOTICE_COOKIE = "hexclave_dashboard_notice"
+MAX_NOTICE = 1500  # characters of a notice kept
 PAGE_SIZE = 25
 
 
@@ -187,6 +188,9 @@ def _read_notice(request: Request) -> dict | None:
 def back(to: str, text: str, kind: str = "ok", **extra: Any) -> Response:
     """Post/redirect/get: back to a page, which shows `text` once (kept in a short-lived cookie)."""
     response = RedirectResponse(to, status_code=303)
+    if len(text) > MAX_NOTICE:  # a cookie holds about 4 kB
+        text = text[:MAX_NOTICE] + "…"
+    # ASCII JSON (non-ASCII as \u escapes): a cookie value must be plain ASCII.
     response.set_cookie(NOTICE_COOKIE, json.dumps({"kind": kind, "text": text, **extra}), max_age=60, path="/",
                         httponly=True, samesite="strict")
     return response
@@ -293,11 +297,9 @@ def metadata_texts(subject: dict) -> dict[str, str]:
 
 
 def permission_ids(config: dict, scope: str) -> list[str]:
+    """The permissions the page offers to grant: the config's of this scope, then the system team permissions."""
     defined = sorted(k for k, p in config["rbac"]["permissions"].items() if p.get("scope") == scope)
-    if scope == "team":
-        from emulator.domain.permissions import SYSTEM_TEAM_PERMISSIONS
-        defined += list(SYSTEM_TEAM_PERMISSIONS)
-    return defined
+    return defined + list(permissions.SYSTEM_TEAM_PERMISSIONS) if scope == "team" else defined
 
 
 # ---- overview --------------------------------------------------------------------------------------------------------
