@@ -7,11 +7,13 @@ One test drives a page with the keyboard only (Tab order, labels, Enter).
 from __future__ import annotations
 
 import json
+import runpy
 import shutil
 import uuid
 
 import pytest
 
+from emulator.http.routes.dashboard import flatten
 from support import FIXTURE_CONFIG, start_emulator
 from test_dashboard import new_user
 from test_inbox_ui import ARTIFACTS, CHROMIUM, page  # noqa: F401  (the CDP page fixture)
@@ -180,6 +182,7 @@ def test_teams_create_member_invite_and_key(emu, page):  # noqa: F811
 
 
 def test_config_switch_written_to_the_file(emu, page):  # noqa: F811
+    before = flatten(runpy.run_path(str(emu.config_path))["config"])
     open_page(page, emu, "/config", "#config-table")
     assert "config file" in page.eval("document.getElementById('config-table').innerText")
     assert page.eval("document.getElementById('sw-teams-createPersonalTeamOnSignUp').checked") is False
@@ -192,6 +195,9 @@ def test_config_switch_written_to_the_file(emu, page):  # noqa: F811
     with emu.server() as h:
         branch = json.loads(h.get("/internal/config/override/branch").json()["config_string"])
     assert branch["teams"]["createPersonalTeamOnSignUp"] is True
+    after = flatten(runpy.run_path(str(emu.config_path))["config"])
+    assert {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)} == \
+        {"teams.createPersonalTeamOnSignUp"}  # unchanged switches are not written
     assert "createPersonalTeamOnSignUp\": True" in emu.config_path.read_text()
     user = new_user(emu)  # and it takes effect: a sign-up now gets a personal team
     with emu.server() as h:

@@ -601,7 +601,11 @@ async def config_page(f: Frame):
 
 
 async def save_switches(f: Frame, form: dict) -> str:
-    change = {key: checked(form, key) for key in EDITABLE_SWITCHES}
+    """Only switches that changed are written, so the file does not fill up with defaults."""
+    effective = flatten(f.config)
+    change = {key: checked(form, key) for key in EDITABLE_SWITCHES if checked(form, key) != effective.get(key)}
+    if not change:
+        return "Nothing changed."
     await f.api.patch("/internal/config/override/branch", {"config_override_string": json.dumps(change)})
     return "Config saved."
 
