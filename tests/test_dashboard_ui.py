@@ -16,7 +16,7 @@ import pytest
 from emulator.http.routes.dashboard import flatten
 from support import FIXTURE_CONFIG, start_emulator
 from test_dashboard import new_user
-from test_inbox_ui import ARTIFACTS, CHROMIUM, page  # noqa: F401  (the CDP page fixture)
+from test_inbox_ui import ARTIFACTS, CHROMIUM, page, plain_message, send  # noqa: F401  (page: the CDP fixture)
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary on PATH")
 
@@ -256,3 +256,15 @@ def test_keyboard_only(emu, page):  # noqa: F811
         unlabelled = page.eval("""[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
             .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map(el => el.name || el.id)""")
         assert unlabelled == [], (path, unlabelled)
+
+
+def test_user_page_links_to_their_mail(emu, page):  # noqa: F811
+    user, other = new_user(emu), new_user(emu)
+    send(emu, plain_message(user["primary_email"], "For this user", "Hello.", "App <app@example.com>"))
+    send(emu, plain_message(other["primary_email"], "For someone else", "Hello.", "App <app@example.com>"))
+    open_page(page, emu, f"/users/{user['id']}", "#save-profile")
+    page.eval("[...document.querySelectorAll('a')].find(a => a.textContent.startsWith('Mail to')).click(); true")
+    page.wait_for("location.pathname === '/inbox' && document.querySelectorAll('#list .item[data-id]').length === 1",
+                  "the inbox showing the user's mail only")
+    assert page.eval("document.getElementById('search').value") == user["primary_email"]
+    assert "For this user" in page.eval("document.getElementById('list').innerText")
