@@ -251,6 +251,16 @@ def test_keyboard_only(emu, page):  # noqa: F811
     page.wait_for(f"location.search.includes({json.dumps(marker)}) && document.readyState === 'complete'",
                   "the search to run")
     assert page.eval("document.querySelectorAll('#users-table tbody tr').length") == 1
+
+    # The project switcher: arrow keys look through the projects without leaving the page; Enter switches.
+    page.eval("document.getElementById('project-select').focus(); window.__before = true")
+    page.press("ArrowUp", "ArrowUp", 38)
+    assert page.eval("document.getElementById('project-select').value") == "internal"
+    assert page.eval("window.__before") is True, "an arrow key left the page"
+    page.press("Enter", "Enter", 13, "\r")
+    page.wait_for("location.search === '?project=internal' && document.readyState === 'complete'",
+                  "the internal project's users")
+
     for path in ("/", "/users", "/teams", "/config", "/payments"):
         open_page(page, emu, path, "main")
         unlabelled = page.eval("""[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]

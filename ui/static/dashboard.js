@@ -1,9 +1,16 @@
 // The dashboard's small behaviours; every page works without them (forms post and reload).
 "use strict";
 
-// The project switcher changes page as soon as a project is chosen (its button stays for keyboard and no-JS use).
+// The project switcher changes page as soon as a project is picked with the mouse. From the keyboard, arrow keys
+// change the value while looking through the list, so there the Switch button (or Enter) confirms the choice.
 for (const select of document.querySelectorAll("select[data-autosubmit]")) {
-  select.addEventListener("change", () => select.form.requestSubmit());
+  let fromKeyboard = false;
+  select.addEventListener("keydown", (event) => {
+    fromKeyboard = true;
+    if (event.key === "Enter") select.form.requestSubmit();
+  });
+  select.addEventListener("pointerdown", () => { fromKeyboard = false; });
+  select.addEventListener("change", () => { if (!fromKeyboard) select.form.requestSubmit(); });
 }
 
 // JSON fields: say what is wrong while typing, and keep the form from posting invalid JSON.
