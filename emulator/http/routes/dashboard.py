@@ -619,24 +619,29 @@ async def set_config_key(f: Frame, form: dict) -> str:
 
 # ---- payments --------------------------------------------------------------------------------------------------------
 
+TRANSACTIONS_READ = 200  # the API's largest page
+RECENT_TRANSACTIONS = 50
+
 @page("dash_payments.html", "payments")
 async def payments_page(f: Frame):
     q = f.request.query_params
     ctype, cid = q.get("customer_type", "user"), (q.get("customer_id") or "").strip()
     payments = f.config["payments"]
-    listing = await f.api.get("/internal/payments/transactions", limit="100")
+    # One read serves both tables: the project's latest transactions and, among them, the open customer's.
+    listing = (await f.api.get("/internal/payments/transactions", limit=str(TRANSACTIONS_READ)))["transactions"]
     customer = None
     if cid:
-        customer = await _customer(f, ctype, cid, payments)
+        customer = await _customer(f, ctype, cid, payments, listing)
     now = await f.api.get("/emulator/clock")
     catalogue = [{"id": pid, **p} for pid, p in sorted((payments.get("products") or {}).items())]
     items = [{"id": iid, **i} for iid, i in sorted((payments.get("items") or {}).items())]
-    return "Payments", {"transactions": listing["transactions"], "customer": customer, "customer_type": ctype,
+    return "Payments", {"transactions": listing[:RECENT_TRANSACTIONS], "transactions_read": TRANSACTIONS_READ,
+                        "customer": customer, "customer_type": ctype,
                         "customer_id": cid, "clock": now, "products": catalogue, "items": items,
                         "test_mode": payments.get("testMode"), "refundable": refundable}
 
 
-async def _customer(f: Frame, ctype: str, cid: str, payments: dict) -> dict:
+async def _customer(f: Frame, ctype: str, cid: str, payments: dict, transactions: list[dict]) -> dict:
     """One customer's products, item quantities and transactions (or why they cannot be read)."""
     if ctype == "user" and "@" in cid:
         async with f.request.app.state.emu.db.session() as db:
@@ -651,8 +656,8 @@ async def _customer(f: Frame, ctype: str, cid: str, payments: dict) -> dict:
         if (item.get("customerType") or "user") == ctype:
             found = await f.api.get(f"/payments/items/{quote(ctype)}/{quote(cid)}/{quote(item_id)}")
             quantities.append(found)
-    listing = await f.api.get("/internal/payments/transactions", customer_type=ctype, limit="200")
-    mine = [t for t in listing["transactions"] if any(e.get("customer_id") == cid for e in t["entries"])]
+    mine = [t for t in transactions
+            if any(e.get("customer_type") == ctype and e.get("customer_id") == cid for e in t["entries"])]
     grantable = sorted(pid for pid, p in (payments.get("products") or {}).items() if p.get("customerType") == ctype)
     return {"type": ctype, "id": cid, "products": products, "quantities": quantities, "transactions": mine,
             "grantable": grantable}
