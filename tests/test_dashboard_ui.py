@@ -224,6 +224,7 @@ def test_payments_grant_change_item_and_clock(emu, page):  # noqa: F811
         products = h.get(f"/payments/products/user/{user['id']}").json()["items"]
     assert [(p["id"], p["quantity"]) for p in products] == [("credits-pack", 2)]
 
+    assert user["id"] in page.eval("document.getElementById('customers-table').innerText")
     with emu.http() as h:
         before = h.get("/emulator/clock").json()["now_millis"]
     fill(page, {"advance": "2d"})

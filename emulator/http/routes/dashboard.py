@@ -636,7 +636,7 @@ async def payments_page(f: Frame):
     catalogue = [{"id": pid, **p} for pid, p in sorted((payments.get("products") or {}).items())]
     items = [{"id": iid, **i} for iid, i in sorted((payments.get("items") or {}).items())]
     return "Payments", {"transactions": listing[:RECENT_TRANSACTIONS], "transactions_read": TRANSACTIONS_READ,
-                        "customer": customer, "customer_type": ctype,
+                        "customers": customers_of(listing), "customer": customer, "customer_type": ctype,
                         "customer_id": cid, "clock": now, "products": catalogue, "items": items,
                         "test_mode": payments.get("testMode"), "refundable": refundable}
 
@@ -661,6 +661,18 @@ async def _customer(f: Frame, ctype: str, cid: str, payments: dict, transactions
     grantable = sorted(pid for pid, p in (payments.get("products") or {}).items() if p.get("customerType") == ctype)
     return {"type": ctype, "id": cid, "products": products, "quantities": quantities, "transactions": mine,
             "grantable": grantable}
+
+
+def customers_of(transactions: list[dict]) -> list[dict]:
+    """The customers of these transactions (newest first), each with their number of transactions."""
+    found: dict[tuple[str, str], dict] = {}
+    for t in transactions:
+        first = t["entries"][0] if t["entries"] else None
+        if first is not None:
+            key = (first["customer_type"], first["customer_id"])
+            found.setdefault(key, {"type": key[0], "id": key[1], "count": 0, "last_millis": t["created_at_millis"]})
+            found[key]["count"] += 1
+    return list(found.values())
 
 
 def refundable(transaction: dict) -> dict | None:
