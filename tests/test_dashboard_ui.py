@@ -237,7 +237,9 @@ def test_keyboard_only(emu, page):  # noqa: F811
     """Tab from the top of the users page: the skip link comes first, the project switcher and navigation before
     the search; typing and Enter search; every form control has a label."""
     marker = uuid.uuid4().hex[:8]
-    new_user(emu, display_name=f"Keyboard {marker}")
+    user = new_user(emu, display_name=f"Keyboard {marker}")
+    with emu.server() as h:
+        team = h.post("/teams", json={"display_name": "Keyboard team", "creator_user_id": user["id"]}).json()
     open_page(page, emu, "/users", "#user-search")
     order = []
     for _ in range(40):
@@ -262,11 +264,15 @@ def test_keyboard_only(emu, page):  # noqa: F811
     page.wait_for("location.search === '?project=internal' && document.readyState === 'complete'",
                   "the internal project's users")
 
-    for path in ("/", "/users", "/teams", "/config", "/payments"):
+    for path in ("/", "/users", "/teams", "/config", f"/payments?customer_id={user['id']}", f"/users/{user['id']}",
+                 f"/teams/{team['id']}"):
         open_page(page, emu, path, "main")
         unlabelled = page.eval("""[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
             .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map(el => el.name || el.id)""")
         assert unlabelled == [], (path, unlabelled)
+        nameless = page.eval("""[...document.querySelectorAll('button, a[href]')]
+            .filter(el => !(el.getAttribute('aria-label') || el.textContent.trim())).map(el => el.outerHTML)""")
+        assert nameless == [], (path, nameless)
 
 
 def test_user_page_links_to_their_mail(emu, page):  # noqa: F811
