@@ -198,3 +198,13 @@ def test_notices_carry_any_text(emu, browser):
         browser.post("/", data={"action": "rename", "display_name": before})
     r = browser.post("/config", data={"action": "set-key", "key": "x" * 5000, "value": "1"})
     assert r.status_code == 200 and notice(r).endswith("…") and len(notice(r)) <= 1501
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_foreign_host_names_are_refused(emu, method):
+    """A site re-pointing its name at 127.0.0.1 (DNS rebinding) cannot read the keys or post forms."""
+    r = httpx.request(method, emu.url + "/", headers={"host": f"evil.example:{emu.port}"},
+                      data={"action": "rename", "display_name": "pwned"} if method == "POST" else None)
+    assert r.status_code == 403 and emu.ssk not in r.text
+    for host in (f"localhost:{emu.port}", f"127.0.0.1:{emu.port}", f"app.localhost:{emu.port}"):
+        assert httpx.get(emu.url + "/users", headers={"host": host}).status_code == 200

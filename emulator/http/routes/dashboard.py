@@ -206,11 +206,32 @@ def same_origin(request: Request) -> bool:
     return origin is None or origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
 
 
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+
+
+def trusted_host(request: Request) -> bool:
+    """The Host names the emulator itself: a loopback name or the address it was started on. A page of another site
+    whose name was re-pointed at 127.0.0.1 (DNS rebinding) would otherwise be "same-origin" with the dashboard and
+    could read the project's keys or post its forms."""
+    bound = getattr(getattr(request.app.state.emu, "settings", None), "host", "127.0.0.1")
+    if bound in WILDCARD_HOSTS:
+        return True  # served on every interface on purpose: any name may reach it
+    name = (request.url.hostname or "").strip("[]").lower()
+    return name in LOOPBACK_NAMES or name.endswith(".localhost") or name == bound.strip("[]").lower()
+
+
+FOREIGN_HOST = ("The emulator's dashboard answers only under its own address (127.0.0.1, localhost or the --host it "
+                "was started with).")
+
+
 def page(template: str, section: str):
     """A GET handler: `build(f)` gives the title and template values."""
     def wrap(build):
         async def handler(request: Request) -> Response:
             request.scope["dashboard_started"] = (time.perf_counter(), time.process_time())
+            if not trusted_host(request):
+                return problem_page(request, "Refused", FOREIGN_HOST, 403)
             try:
                 f = await frame(request)
                 title, values = await build(f)
@@ -233,6 +254,8 @@ def problem_page(request: Request, title: str, text: str, status: int) -> Respon
 def actions(table: dict[str, Any]):
     """A POST handler: `table[action](f, form)` does the work and returns the notice (or a Response)."""
     async def handler(request: Request) -> Response:
+        if not trusted_host(request):
+            return problem_page(request, "Refused", FOREIGN_HOST, 403)
         if not same_origin(request):
             return Response("Cross-site form posts to the emulator's dashboard are refused.", 403,
                             media_type="text/plain; charset=utf-8")
