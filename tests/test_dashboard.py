@@ -208,3 +208,24 @@ def test_foreign_host_names_are_refused(emu, method):
     assert r.status_code == 403 and emu.ssk not in r.text
     for host in (f"localhost:{emu.port}", f"127.0.0.1:{emu.port}", f"app.localhost:{emu.port}"):
         assert httpx.get(emu.url + "/users", headers={"host": host}).status_code == 200
+
+
+def test_ids_with_special_characters_reach_the_api_intact(emu, browser):
+    """Path segments are quoted for the in-process call and decoded by the API: `$` permissions, spaced custom ids."""
+    user = new_user(emu)
+    with emu.server() as h:
+        team = h.post("/teams", json={"display_name": "Dollar", "creator_user_id": user["id"]}).json()
+    grant = {"team_id": team["id"], "user_id": user["id"], "permission_id": "$update_team"}
+    assert notice(browser.post(f"/teams/{team['id']}", data={"action": "grant-team-permission", **grant})) == \
+        "Granted $update_team."
+    with emu.server() as h:
+        direct = h.get("/team-permissions", params={"team_id": team["id"], "user_id": user["id"]}).json()["items"]
+    assert "$update_team" in {p["id"] for p in direct}
+    assert notice(browser.post(f"/teams/{team['id']}", data={"action": "revoke-team-permission", **grant})) == \
+        "Revoked $update_team."
+
+    r = browser.post("/payments", data={"action": "change-item", "customer_type": "custom", "customer_id": "acme corp",
+                                        "item_id": "api-calls", "delta": "7"})
+    assert notice(r) == "api-calls changed by +7.", notice(r)
+    with emu.server() as h:
+        assert h.get("/payments/items/custom/acme%20corp/api-calls").json()["quantity"] == 7

@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -37,6 +37,11 @@ PAGE_SIZE = 25
 
 
 # ---- the admin API, in-process ---------------------------------------------------------------------------------------
+
+def seg(value: str) -> str:
+    """One path segment of an API call, quoted whole (a "/" in an id stays inside its segment)."""
+    return quote(value, safe="")
+
 
 class ApiProblem(Exception):
     """An API call answered with an error; the message is what the page shows."""
@@ -56,9 +61,9 @@ class AdminApi:
         if body is not None:
             headers.append((b"content-type", b"application/json"))
         query_string = urlencode({k: v for k, v in query.items() if v is not None}).encode()
-        full_path = "/api/v1" + path
+        full_path = "/api/v1" + path  # segments quoted by the caller (seg); the scope's path is the decoded one
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-                 "scheme": "http", "path": full_path, "raw_path": full_path.encode(), "root_path": "",
+                 "scheme": "http", "path": unquote(full_path), "raw_path": full_path.encode(), "root_path": "",
                  "query_string": query_string, "headers": headers, "client": ("127.0.0.1", 0),
                  "server": ("127.0.0.1", 80)}
         sent = False
@@ -435,31 +440,31 @@ async def update_restriction(f: Frame, form: dict) -> str:
 
 
 async def revoke_session(f: Frame, form: dict) -> str:
-    await f.api.delete(f"/auth/sessions/{quote(form.get('session_id', ''))}", user_id=f.request.path_params["user_id"])
+    await f.api.delete(f"/auth/sessions/{seg(form.get('session_id', ''))}", user_id=f.request.path_params["user_id"])
     return "Session revoked."
 
 
 async def grant_team_permission(f: Frame, form: dict) -> str:
     team_id, permission = form.get("team_id", ""), form.get("permission_id", "")
-    await f.api.post(f"/team-permissions/{quote(team_id)}/{quote(form.get('user_id', ''))}/{quote(permission)}")
+    await f.api.post(f"/team-permissions/{seg(team_id)}/{seg(form.get('user_id', ''))}/{seg(permission)}")
     return f"Granted {permission}."
 
 
 async def revoke_team_permission(f: Frame, form: dict) -> str:
     team_id, permission = form.get("team_id", ""), form.get("permission_id", "")
-    await f.api.delete(f"/team-permissions/{quote(team_id)}/{quote(form.get('user_id', ''))}/{quote(permission)}")
+    await f.api.delete(f"/team-permissions/{seg(team_id)}/{seg(form.get('user_id', ''))}/{seg(permission)}")
     return f"Revoked {permission}."
 
 
 async def grant_project_permission(f: Frame, form: dict) -> str:
     permission = form.get("permission_id", "")
-    await f.api.post(f"/project-permissions/{quote(form.get('user_id', ''))}/{quote(permission)}")
+    await f.api.post(f"/project-permissions/{seg(form.get('user_id', ''))}/{seg(permission)}")
     return f"Granted {permission}."
 
 
 async def revoke_project_permission(f: Frame, form: dict) -> str:
     permission = form.get("permission_id", "")
-    await f.api.delete(f"/project-permissions/{quote(form.get('user_id', ''))}/{quote(permission)}")
+    await f.api.delete(f"/project-permissions/{seg(form.get('user_id', ''))}/{seg(permission)}")
     return f"Revoked {permission}."
 
 
@@ -534,12 +539,12 @@ async def add_member(f: Frame, form: dict) -> str:
         if user is None:
             raise ApiProblem(f"No user signs in with {who}.")
         user_id = user.id
-    await f.api.post(f"/team-memberships/{quote(f.request.path_params['team_id'])}/{quote(user_id)}")
+    await f.api.post(f"/team-memberships/{seg(f.request.path_params['team_id'])}/{seg(user_id)}")
     return "Member added."
 
 
 async def remove_member(f: Frame, form: dict) -> str:
-    await f.api.delete(f"/team-memberships/{quote(f.request.path_params['team_id'])}/{quote(form.get('user_id', ''))}")
+    await f.api.delete(f"/team-memberships/{seg(f.request.path_params['team_id'])}/{seg(form.get('user_id', ''))}")
     return "Member removed."
 
 
@@ -551,7 +556,7 @@ async def send_invitation(f: Frame, form: dict) -> str:
 
 
 async def revoke_invitation(f: Frame, form: dict) -> str:
-    await f.api.delete(f"/team-invitations/{quote(form.get('invitation_id', ''))}",
+    await f.api.delete(f"/team-invitations/{seg(form.get('invitation_id', ''))}",
                        team_id=f.request.path_params["team_id"])
     return "Invitation revoked."
 
@@ -564,7 +569,7 @@ async def create_api_key(f: Frame, form: dict) -> Response:
 
 
 async def revoke_api_key(f: Frame, form: dict) -> str:
-    await f.api.patch(f"/team-api-keys/{quote(form.get('api_key_id', ''))}", {"revoked": True},
+    await f.api.patch(f"/team-api-keys/{seg(form.get('api_key_id', ''))}", {"revoked": True},
                       team_id=f.request.path_params["team_id"])
     return "API key revoked."
 
@@ -671,13 +676,13 @@ async def _customer(f: Frame, ctype: str, cid: str, payments: dict, transactions
             user = await users.find_by_auth_email(db, f.project_id, cid)
         cid = user.id if user else cid
     try:
-        products = (await f.api.get(f"/payments/products/{quote(ctype)}/{quote(cid)}", limit="100"))["items"]
+        products = (await f.api.get(f"/payments/products/{seg(ctype)}/{seg(cid)}", limit="100"))["items"]
     except ApiProblem as problem:
         return {"type": ctype, "id": cid, "problem": str(problem)}
     quantities = []
     for item_id, item in sorted((payments.get("items") or {}).items()):
         if (item.get("customerType") or "user") == ctype:
-            found = await f.api.get(f"/payments/items/{quote(ctype)}/{quote(cid)}/{quote(item_id)}")
+            found = await f.api.get(f"/payments/items/{seg(ctype)}/{seg(cid)}/{seg(item_id)}")
             quantities.append(found)
     mine = [t for t in transactions
             if any(e.get("customer_type") == ctype and e.get("customer_id") == cid for e in t["entries"])]
@@ -716,7 +721,7 @@ def _customer_url(f: Frame, form: dict) -> str:
 async def grant_product(f: Frame, form: dict) -> Response:
     ctype, cid, product = form.get("customer_type", ""), form.get("customer_id", ""), form.get("product_id", "")
     quantity = whole_number(form, "quantity", 1, "The quantity must be a whole number.")
-    await f.api.post(f"/payments/products/{quote(ctype)}/{quote(cid)}", {"product_id": product, "quantity": quantity})
+    await f.api.post(f"/payments/products/{seg(ctype)}/{seg(cid)}", {"product_id": product, "quantity": quantity})
     return back(_customer_url(f, form), f"Granted {product}.")
 
 
@@ -724,7 +729,7 @@ async def change_item(f: Frame, form: dict) -> Response:
     ctype, cid, item = form.get("customer_type", ""), form.get("customer_id", ""), form.get("item_id", "")
     delta = whole_number(form, "delta", 0, "The change must be a whole number, such as 10 or -5.")
     body = {"delta": delta, **({"description": form["description"]} if form.get("description") else {})}
-    await f.api.post(f"/payments/items/{quote(ctype)}/{quote(cid)}/{quote(item)}/update-quantity", body,
+    await f.api.post(f"/payments/items/{seg(ctype)}/{seg(cid)}/{seg(item)}/update-quantity", body,
                      allow_negative="true" if checked(form, "allow_negative") else "false")
     return back(_customer_url(f, form), f"{item} changed by {delta:+d}.")
 
