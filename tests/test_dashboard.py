@@ -229,3 +229,11 @@ def test_ids_with_special_characters_reach_the_api_intact(emu, browser):
     assert notice(r) == "api-calls changed by +7.", notice(r)
     with emu.server() as h:
         assert h.get("/payments/items/custom/acme%20corp/api-calls").json()["quantity"] == 7
+
+
+def test_what_users_typed_is_escaped(emu, browser):
+    marker = '"><script>window.pwned=1</script>'
+    new_user(emu, display_name=marker)
+    for path in ("/users", "/teams"):
+        text = browser.get(path, params={"q": marker}).text
+        assert "<script>window.pwned" not in text and "&lt;script&gt;window.pwned" in text
