@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emulator import __version__
 from emulator.domain import config as config_mod
 from emulator.domain import project_admin, projects
+from emulator.domain.overview import environment_lines
 from emulator.domain.mail import MailBus
 from emulator.domain.sessions import TokenSigner
 from emulator.http.routes.clock import load_offset as load_clock_offset
@@ -63,11 +64,11 @@ async def _server_secret(db: AsyncSession, settings: Settings) -> str:
 
 def banner(settings: Settings, config_path: Path, project, keys, seconds: float) -> str:
     api_url = settings.base_url
-    values = {"PROJECT_ID": project.id, "PUBLISHABLE_CLIENT_KEY": keys.publishable_client_key, "API_URL": api_url}
     lines = [
         f"hexclave-emulator {__version__} ready in {seconds:.2f}s",
         f"  API:      {api_url}/api/v1",
         f"  SMTP:     {settings.host}:{settings.smtp_port}",
+        f"  Admin:    {api_url}/ (dashboard: users, teams, config, payments)",
         f"  Inbox:    {api_url}/inbox",
         *([f"  OAuth:    http://{settings.host}:{settings.mock_oauth_port} (mock OAuth server)"]
           if settings.mock_oauth_port else []),
@@ -78,12 +79,7 @@ def banner(settings: Settings, config_path: Path, project, keys, seconds: float)
         "",
         "Environment for your app:",
     ]
-    for prefix in ("HEXCLAVE", "STACK"):
-        for name, value in values.items():
-            lines.append(f"{prefix}_{name}={value}")
-            if name != "SECRET_SERVER_KEY":
-                lines += [f"NEXT_PUBLIC_{prefix}_{name}={value}", f"VITE_{prefix}_{name}={value}"]
-        lines.append(f"{prefix}_SECRET_SERVER_KEY={keys.secret_server_key}")
+    lines += environment_lines(project.id, keys.publishable_client_key, keys.secret_server_key, api_url)
     lines += ["", "Press Ctrl+C to stop."]
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 """The inbox page in headless Chromium, against a real emulator.
 
 Chromium is driven over the DevTools protocol with a tiny WebSocket client on the standard library (no browser
-automation package). Proves: the page loads (and / redirects to it), mail sent over SMTP after the page loaded
+automation package). Proves: the page loads, mail sent over SMTP after the page loaded
 appears in the list without a reload, its one-time code is shown, the HTML body renders inside the sandboxed
 iframe with its scripts not run, and the keyboard works. Screenshots go to tests/artifacts/.
 """
@@ -340,8 +340,8 @@ def page(tmp_path):
 
 
 def test_inbox_page_live_code_and_sandboxed_preview(emulator, page):
-    # "/" redirects to the inbox; it loads, connects to the event stream and shows the empty state.
-    page.call("Page.navigate", url=emulator.url + "/")
+    # The inbox loads, connects to the event stream and shows the empty state.
+    page.call("Page.navigate", url=emulator.url + "/inbox")
     page.wait_for("location.pathname === '/inbox' && document.readyState === 'complete'", "the inbox page to load")
     page.wait_for("document.getElementById('live').dataset.state === 'live'", "the live-update stream to connect")
     page.wait_for("!document.getElementById('empty').hidden", "the empty state")

@@ -286,6 +286,13 @@ async def list_users(db: AsyncSession, project: ProjectView, q: dict[str, Any]) 
                                              ContactChannel.is_verified.is_(True)))
     if q.get("team_id"):
         stmt = stmt.where(exists().where(TeamMember.team_id == q["team_id"], TeamMember.user_id == User.id))
+    # Two filters the dashboard offers and the API does not: restricted by an admin, primary e-mail verified.
+    if q.get("only_restricted"):
+        stmt = stmt.where(User.restricted_by_admin.is_(True))
+    if q.get("verified") is not None:
+        verified = exists().where(ContactChannel.user_id == User.id, ContactChannel.is_primary.is_(True),
+                                  ContactChannel.is_verified.is_(True))
+        stmt = stmt.where(verified if q["verified"] else ~verified)
     if q.get("query"):
         needle = f"%{q['query'].lower()}%"
         stmt = stmt.where(or_(

@@ -18,6 +18,7 @@ from emulator.http.routes import internal_config, permission_definitions
 from emulator.http.routes import clock
 from emulator.http.routes import payments
 from emulator.http.routes import browser_uploads, cli_auth, data_vault
+from emulator.http.routes import dashboard
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -127,6 +128,7 @@ def create_app(state, extra_routes: list | None = None) -> Starlette:
             *[Route(prefix, root.endpoint, methods=["GET"]) for prefix in API_PREFIXES],
             *[Mount(prefix, routes=routes) for prefix in API_PREFIXES],
             *pages.routes,
+            *dashboard.routes,
             *oauth_sim.routes,
             *checkout.routes,
             *(extra_routes or []),

@@ -760,6 +760,13 @@
 
   setInterval(refreshTimes, 30000);
 
+  // A search in the address (/inbox?q=ada@example.com, as the dashboard links to a user's mail) is the first search.
+  const initialSearch = new URLSearchParams(location.search).get("q");
+  if (initialSearch) {
+    el.search.value = initialSearch;
+    state.q = initialSearch.trim();
+  }
+
   // Open the stream first, then load: nothing that arrives in between is missed (duplicates are ignored).
   connect();
   loadList();

@@ -1,10 +1,10 @@
-"""The emulator's own web pages: the inbox at /inbox (and / redirects there), and their static files."""
+"""The emulator's own web pages: the inbox at /inbox, and their static files (the dashboard lives in dashboard.py)."""
 from __future__ import annotations
 
 from functools import lru_cache
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -39,10 +39,6 @@ def _smtp_address(request: Request) -> tuple[str, int]:
     return host, getattr(settings, "smtp_port", 26725)
 
 
-async def root(request: Request):
-    return RedirectResponse("/inbox", status_code=307)
-
-
 async def inbox(request: Request):
     smtp_host, smtp_port = _smtp_address(request)
     page = templates().get_template("inbox.html").render(
@@ -57,7 +53,6 @@ async def inbox(request: Request):
 
 
 routes: list = [
-    Route("/", root, methods=["GET"]),
     Route("/inbox", inbox, methods=["GET"]),
     Mount("/static", app=StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
 ]
