@@ -139,6 +139,9 @@ def test_legacy_config_rules_of_the_project_update(emu, owner):
                        "team_member_default_permissions": [{"id": "team_admin"}]}))["config"]
     assert config["enabled_oauth_providers"] == [{"id": "google"}]
     assert config["team_member_default_permissions"] == [{"id": "team_admin"}]
+    dark = "a0172b5d-cff0-463b-83bb-85124697373a"  # a built-in theme is always selectable
+    assert ok(patch({"email_theme": dark}))["config"]["email_theme"] == dark
+    assert patch({"email_theme": str(uuid.uuid4())}).status_code == 400
     # Apple bundle ids of the legacy provider reach the native Apple sign-in route
     ok(patch({"oauth_providers": [{"id": "apple", "type": "standard", "client_id": "com.example.web",
                                    "client_secret": "s", "apple_bundle_ids": ["com.example.ios"]}]}))

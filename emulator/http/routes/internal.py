@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from emulator.domain import config as config_mod
-from emulator.domain import project_admin, projects
+from emulator.domain import email_templates, project_admin, projects
 from emulator.clock import now_millis
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
@@ -109,7 +109,7 @@ async def get_current(ctx: Ctx):
 async def update_current(ctx: Ctx):
     row = await current_row(ctx)
     theme = (ctx.body.get("config") or {}).get("email_theme")
-    if theme and theme not in ctx.project.config["emails"]["themes"] and theme != project_admin.DEFAULT_THEME_ID:
+    if theme and theme not in ctx.project.config["emails"]["themes"] and theme not in email_templates.THEMES:
         raise StatusError(400, "Invalid email theme")
     await project_admin.update_project(ctx.db, ctx.state.projects, row, ctx.body)
     return await admin_view(ctx, row)
