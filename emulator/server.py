@@ -5,8 +5,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -129,7 +131,7 @@ async def serve(settings: Settings, *, ready: Callable[["State"], None] | None =
         from emulator.http.app import create_app
 
         app = create_app(state)
-        server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+        server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                                                access_log=False, lifespan="off", timeout_graceful_shutdown=2))
         background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state)),
                       asyncio.create_task(renew_subscriptions(state))]
@@ -174,6 +176,23 @@ async def serve(settings: Settings, *, ready: Callable[["State"], None] | None =
             await serving
         else:
             await asyncio.wait([serving, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that Ctrl+C and SIGTERM only ask it to stop (uvicorn re-raises them when it is
+    done, which would end the process before the emulator's own clean-up, such as --export-on-exit, runs)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def listen_socket(host: str, port: int, what: str) -> socket.socket:

@@ -42,13 +42,17 @@ async def environment(request: Request) -> Response:
     return json_response(request.app.state.emu.environment)
 
 
+def _optional_body(ctx: Ctx) -> dict:
+    return ctx.body if isinstance(ctx.body, dict) else {}  # these bodies may be left out entirely
+
+
 async def _project_exists(ctx: Ctx, project_id: str) -> bool:
     return (await ctx.db.execute(select(Project.id).where(Project.id == project_id))).scalar() is not None
 
 
 @api("/emulator/reset", "POST", access=None, body=v.Obj({"project_id": v.Str()}))
 async def reset(ctx: Ctx):
-    project_id = (ctx.body or {}).get("project_id")
+    project_id = _optional_body(ctx).get("project_id")
     if project_id is not None and not await _project_exists(ctx, project_id):
         return text_response(f"No project {project_id!r} in this emulator", 404)
     await testkit.reset(ctx.db, ctx.state.projects, ctx.state.settings.bcrypt_rounds, project_id)
@@ -66,7 +70,7 @@ def project_shape(state, row: Project, keys) -> dict:
 @api("/emulator/projects", "POST", access=None, body=v.Obj({"display_name": v.Str()}))
 async def create_project(ctx: Ctx):
     row, keys = await testkit.create_project(ctx.db, ctx.state.projects, ctx.state.config_project_id,
-                                             (ctx.body or {}).get("display_name"))
+                                             _optional_body(ctx).get("display_name"))
     return json_response(project_shape(ctx.state, row, keys), 201)
 
 
