@@ -32,6 +32,7 @@ def _write_file(main: sqlite3.Connection, path: Path) -> int:
     partial.unlink(missing_ok=True)
     target = sqlite3.connect(partial)
     try:
+        target.execute("PRAGMA synchronous=OFF")  # a copy, replaced atomically below: no need to wait for the disk
         _copy(main, target)
         target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal companion
     finally:
@@ -95,14 +96,21 @@ class Snapshots:
             old[0].close()
         return self._info(name)
 
-    async def restore(self, database: Database, name: str) -> bool:
-        """Replace the store's content with the snapshot; False when there is no such snapshot."""
+    async def restore(self, database: Database, name: str, keep_meta: dict[str, str]) -> bool:
+        """Replace the store's content with the snapshot, except the `meta` values given (written back in the
+        same trip); False when there is no such snapshot."""
         if not self.exists(name):
             return False
-        if self.directory is not None:
-            await database.run_on_connection(lambda main: _read_file(self._path(name), main))
-        else:
-            await database.run_on_connection(lambda main: _copy(self._memory[name][0], main))
+
+        def work(main: sqlite3.Connection) -> None:
+            if self.directory is not None:
+                _read_file(self._path(name), main)
+            else:
+                _copy(self._memory[name][0], main)
+            with main:
+                main.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", keep_meta.items())
+
+        await database.run_on_connection(work)
         return True
 
     def exists(self, name: str) -> bool:

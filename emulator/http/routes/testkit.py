@@ -15,14 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator import __version__
+from emulator import __version__, clock
 from emulator.domain import project_admin, testkit
 from emulator.domain.projects import INTERNAL_PROJECT_ID
 from emulator.environment import app_environment
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable
 from emulator.http.responses import json_response, success, text_response
-from emulator.http.routes.clock import save_offset
+from emulator.http.routes.clock import OFFSET_KEY
 from emulator.store import snapshots
 from emulator.store.models import Project
 
@@ -50,12 +50,19 @@ async def _project_exists(ctx: Ctx, project_id: str) -> bool:
     return (await ctx.db.execute(select(Project.id).where(Project.id == project_id))).scalar() is not None
 
 
-@api("/emulator/reset", "POST", access=None, body=v.Obj({"project_id": v.Str()}))
-async def reset(ctx: Ctx):
-    project_id = _optional_body(ctx).get("project_id")
-    if project_id is not None and not await _project_exists(ctx, project_id):
+async def reset(request: Request) -> Response:
+    """Body (optional): {"project_id": …} to reset one project only."""
+    state = request.app.state.emu
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return text_response(f"Reset request rejected: {exc}", 400)
+    unknown = set(body) - {"project_id"}
+    project_id = body.get("project_id")
+    if unknown or not isinstance(project_id, (str, type(None))):
+        return text_response('Reset request rejected: the body may only hold "project_id" (a string)', 400)
+    if not await testkit.reset(state.db, state.projects, state.settings.bcrypt_rounds, project_id):
         return text_response(f"No project {project_id!r} in this emulator", 404)
-    await testkit.reset(ctx.db, ctx.state.projects, ctx.state.settings.bcrypt_rounds, project_id)
     return success()
 
 
@@ -89,13 +96,14 @@ async def delete_project(ctx: Ctx):
 # ---------------------------------------------------------------- snapshots and export
 
 async def _json_body(request: Request) -> dict:
+    """An optional JSON object body; ValueError (SnapshotError for the snapshot routes) when it is something else."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
     except ValueError:
-        raise snapshots.SnapshotError("the body must be JSON") from None
+        body = None
     if not isinstance(body, dict):
         raise snapshots.SnapshotError("the body must be a JSON object")
     return body
@@ -129,9 +137,10 @@ async def list_snapshots(request: Request, state) -> Response:
 @_snapshot_route
 async def restore_snapshot(request: Request, state) -> Response:
     name = request.path_params["name"]
-    if not await state.snapshots.restore(state.db, name):
+    # The clock keeps its time (it never runs backwards), whatever offset the snapshot remembers.
+    if not await state.snapshots.restore(state.db, name, keep_meta={OFFSET_KEY: str(clock.offset_seconds())}):
         return _not_found(name)
-    await _after_store_replaced(state)
+    state.projects.forget()
     return success()
 
 
@@ -139,13 +148,6 @@ async def restore_snapshot(request: Request, state) -> Response:
 async def delete_snapshot(request: Request, state) -> Response:
     name = request.path_params["name"]
     return success() if state.snapshots.delete(name) else _not_found(name)
-
-
-async def _after_store_replaced(state) -> None:
-    state.projects.forget()
-    async with state.db.session() as db:
-        await save_offset(db)  # the clock keeps its time: it never runs backwards
-        await db.commit()
 
 
 async def export(request: Request) -> Response:
@@ -160,6 +162,7 @@ async def export(request: Request) -> Response:
 
 
 routes = [Route("/emulator/health", health, methods=["GET"]),
+          Route("/emulator/reset", reset, methods=["POST"]),
           Route("/emulator/env", environment, methods=["GET"]),
           Route("/emulator/export", export, methods=["GET"]),
           Route("/emulator/snapshots", save_snapshot, methods=["POST"]),
