@@ -67,7 +67,8 @@ async def reset(request: Request) -> Response:
 
 
 def project_shape(state, row: Project, keys) -> dict:
-    return {"id": row.id, "display_name": row.display_name, "publishable_client_key": keys.publishable_client_key,
+    return {"id": row.id, "display_name": row.display_name, "created_at_millis": row.created_at_millis,
+            "publishable_client_key": keys.publishable_client_key,
             "secret_server_key": keys.secret_server_key, "super_secret_admin_key": keys.super_secret_admin_key,
             "env": {**{k: val for k, val in state.environment.items() if k.startswith("HEXCLAVE_EMULATOR_")},
                     **app_environment(state.settings.base_url, row.id, keys.publishable_client_key,
