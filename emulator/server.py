@@ -23,6 +23,7 @@ from emulator.domain import config as config_mod
 from emulator.domain import project_admin, projects
 from emulator.domain.mail import MailBus
 from emulator.domain.sessions import TokenSigner
+from emulator.http.request_log import RequestLog
 from emulator.http.routes.clock import load_offset as load_clock_offset
 from emulator.settings import Settings
 from emulator.store import snapshots
@@ -46,6 +47,7 @@ class State:
     snapshots: snapshots.Snapshots | None = None
     environment: dict[str, str] = field(default_factory=dict)  # what `env` prints and `exec` injects
     started_at: float = 0.0  # time.monotonic() when ready
+    request_log: RequestLog = field(default_factory=RequestLog)
 
 
 def find_config(explicit: Path | None) -> Path:
@@ -126,7 +128,8 @@ async def serve(settings: Settings, *, ready: Callable[["State"], None] | None =
         settings.port = http_socket.getsockname()[1]  # the port chosen when 0 was asked for
         state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds),
                       directory, MailBus(), config_project_id=project.id,
-                      snapshots=snapshots.Snapshots(None if settings.in_memory else settings.data_dir / "snapshots"))
+                      snapshots=snapshots.Snapshots(None if settings.in_memory else settings.data_dir / "snapshots"),
+                      request_log=RequestLog(settings.log_requests))
 
         from emulator.http.app import create_app
 

@@ -56,8 +56,17 @@ async def inbox(request: Request):
     return HTMLResponse(page, headers={"cache-control": "no-cache"})
 
 
+async def requests_page(request: Request):
+    """The last API requests with their bodies and answers (GET /api/v1/emulator/requests)."""
+    page = templates().get_template("requests.html").render(
+        version=__version__, static_version=static_version(),
+        api_url=str(request.base_url).rstrip("/") + "/api/v1", config={"api": "/api/v1/emulator"})
+    return HTMLResponse(page, headers={"cache-control": "no-cache"})
+
+
 routes: list = [
     Route("/", root, methods=["GET"]),
     Route("/inbox", inbox, methods=["GET"]),
+    Route("/requests", requests_page, methods=["GET"]),
     Mount("/static", app=StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
 ]

@@ -162,6 +162,23 @@ async def export(request: Request) -> Response:
                     headers={"content-disposition": 'attachment; filename="hexclave-emulator.sqlite3"'})
 
 
+REQUESTS_QUERY = v.Obj({"project_id": v.Str(), "status": v.Str(), "path": v.Str(), "limit": v.Int(min_value=1)})
+
+
+@api("/emulator/requests", "GET", access=None, query=REQUESTS_QUERY)
+async def list_requests(ctx: Ctx):
+    """The last API requests with their bodies and answers, newest first (what the Requests page shows)."""
+    query = ctx.query
+    return {"items": ctx.state.request_log.select(project_id=query.get("project_id"), status=query.get("status"),
+                                                  path=query.get("path"), limit=min(query.get("limit") or 100, 500))}
+
+
+@api("/emulator/requests", "DELETE", access=None)
+async def clear_requests(ctx: Ctx):
+    ctx.state.request_log.entries.clear()
+    return success()
+
+
 routes = [Route("/emulator/health", health, methods=["GET"]),
           Route("/emulator/reset", reset, methods=["POST"]),
           Route("/emulator/env", environment, methods=["GET"]),
