@@ -150,6 +150,24 @@ def _in_terminal_foreground() -> bool:
         return False
 
 
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default=Path("hexclave.config.py"))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented hexclave.config.py (default: ./hexclave.config.py) and keep .hexclave/ out of git."""
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; pass --force to overwrite it")
+    path.write_text((Path(__file__).parent / "init_template.py").read_text())
+    click.echo(f"wrote {path}; start with: hexclave-emulator start --config {path}")
+    gitignore = path.parent / ".gitignore"
+    if (path.parent / ".git").exists() or gitignore.exists():
+        text = gitignore.read_text() if gitignore.exists() else ""
+        if not {".hexclave", ".hexclave/", "/.hexclave", "/.hexclave/"} & {line.strip() for line in text.splitlines()}:
+            separator = "\n" if text and not text.endswith("\n") else ""
+            gitignore.write_text(text + separator + "# hexclave-emulator's data\n.hexclave/\n")
+            click.echo(f"added .hexclave/ to {gitignore}")
+
+
 # ---------------------------------------------------------------- commands talking to a running emulator
 
 def _default_url() -> str:
