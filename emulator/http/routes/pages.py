@@ -8,7 +8,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from emulator import __version__
+from emulator import __version__, clock
 from emulator.paths import STATIC_DIR, TEMPLATES_DIR
 
 INBOX_API = "/api/v1/emulator/inbox"
@@ -51,7 +51,8 @@ async def inbox(request: Request):
         smtp_host=smtp_host,
         smtp_port=smtp_port,
         api_url=str(request.base_url).rstrip("/") + "/api/v1",
-        config={"api": INBOX_API, "smtpHost": smtp_host, "smtpPort": smtp_port},
+        config={"api": INBOX_API, "smtpHost": smtp_host, "smtpPort": smtp_port,
+                "clockApi": "/api/v1/emulator/clock", "clockOffsetMillis": int(clock.offset_seconds() * 1000)},
     )
     return HTMLResponse(page, headers={"cache-control": "no-cache"})
 
