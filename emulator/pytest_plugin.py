@@ -5,7 +5,8 @@ Fixtures:
                     .project (the config file's project), .inbox.wait(to=…, subject=…, timeout=…), .clock.advance(s),
                     .reset(), .new_project(), .snapshot(name), .restore(name)
   hexclave_project  (function) a fresh project with its own keys and the config file's config: .id,
-                    .publishable_client_key, .secret_server_key, .super_secret_admin_key, .env, .inbox
+                    .publishable_client_key, .secret_server_key, .super_secret_admin_key, .env, .inbox,
+                    .api_url, .headers("client" | "server" | "admin")
 
 Settings (pytest.ini `[pytest]` or pyproject.toml `[tool.pytest.ini_options]`): hexclave_config (path, relative to
 the rootdir), hexclave_port and hexclave_smtp_port (default 0: free ports), hexclave_data_dir (default: in memory).
@@ -117,6 +118,17 @@ class HexclaveProject:
     super_secret_admin_key: str
     env: dict[str, str]
     inbox: Inbox = field(repr=False)
+
+    @property
+    def api_url(self) -> str:
+        return self.env["HEXCLAVE_API_URL"] + "/api/v1"
+
+    def headers(self, access_type: str = "client") -> dict[str, str]:
+        """The request headers of one access type (client, server or admin) with this project's key."""
+        key = {"client": ("publishable-client-key", self.publishable_client_key),
+               "server": ("secret-server-key", self.secret_server_key),
+               "admin": ("super-secret-admin-key", self.super_secret_admin_key)}[access_type]
+        return {"x-stack-access-type": access_type, "x-stack-project-id": self.id, f"x-stack-{key[0]}": key[1]}
 
 
 class Hexclave:

@@ -72,6 +72,16 @@ def test_clock_and_reset(hexclave):
     assert made.display_name == "Named" and made.id != hexclave.project.id
 
 
+def test_readme_example(hexclave_project):
+    import httpx
+    api, email = hexclave_project.api_url, "ada@example.com"
+    httpx.post(api + "/auth/otp/send-sign-in-code", headers=hexclave_project.headers("client"),
+               json={"email": email, "callback_url": "http://localhost:3000/handler/magic-link-callback"})
+    mail = hexclave_project.inbox.wait(to=email, timeout=5)
+    assert httpx.post(api + "/auth/otp/sign-in", headers=hexclave_project.headers("client"),
+                      json={"code": mail.code}).status_code == 200
+
+
 def test_config_from_the_ini_file(hexclave):
     current = api(hexclave.project, "GET", "/projects/current", access="client")
     assert current["display_name"] == "Plugin test app"
@@ -96,7 +106,7 @@ def test_the_fixtures_in_a_project_using_the_plugin(project_dir: pytest.Pytester
     project_dir.makeini("[pytest]\nhexclave_config = app/hexclave.config.py\n")
     project_dir.makepyfile(test_app=TESTS)
     result = project_dir.runpytest_subprocess(*plugin_args(), "-q", "-p", "no:cacheprovider", timeout=180)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
 
 
 def test_settings_from_pyproject_and_a_bad_port(project_dir: pytest.Pytester):
