@@ -27,15 +27,16 @@ SEED = {"seed_user": project_admin.LOCAL_EMULATOR_ADMIN_USER_ID}
 SEED_TEAMS = "SELECT team_id FROM team_members WHERE user_id = :seed_user"
 
 
-def _seed_row(table) -> str:
-    """SQL condition: the row is the seeded user, one of its teams, or a row of both (or of either) of them."""
+def _seed_row(table) -> str | None:
+    """SQL condition: the row is the seeded user, one of its teams, or a row of both (or of either) of them; None
+    for tables that cannot hold such rows."""
     if table.name == "users":
         return "id = :seed_user"
     if table.name == "teams":
         return f"id IN ({SEED_TEAMS})"
     conditions = [*(["user_id = :seed_user"] if "user_id" in table.c else []),
                   *([f"team_id IN ({SEED_TEAMS})"] if "team_id" in table.c else [])]
-    return " AND ".join(conditions) or "0"
+    return " AND ".join(conditions) or None
 
 
 KEPT_PROJECTS = f"SELECT id FROM projects WHERE config_path IS NOT NULL OR id = '{INTERNAL_PROJECT_ID}'"
@@ -56,8 +57,15 @@ def _clear(conn: sqlite3.Connection, project_id: str | None) -> bool:
     conn.execute("PRAGMA foreign_keys=OFF")
     try:
         with conn:
+            # The seed's few rows are read, every table emptied (no WHERE: SQLite drops the pages at once, where a
+            # per-row delete updates every index), and the seed's rows written back.
+            seed_rows = {table.name: conn.execute(f'SELECT * FROM "{table.name}" WHERE {condition}', SEED).fetchall()
+                         for table in _data_tables() if (condition := _seed_row(table)) is not None}
             for table in _data_tables():
-                conn.execute(f'DELETE FROM "{table.name}" WHERE NOT ({_seed_row(table)})', SEED)
+                conn.execute(f'DELETE FROM "{table.name}"')
+            for name, rows in seed_rows.items():
+                if rows:
+                    conn.executemany(f'INSERT INTO "{name}" VALUES ({", ".join("?" * len(rows[0]))})', rows)
             for table in Base.metadata.sorted_tables:
                 if table.name in PRESERVED_TABLES and "project_id" in table.c:
                     conn.execute(f'DELETE FROM "{table.name}" WHERE project_id NOT IN ({KEPT_PROJECTS})')
