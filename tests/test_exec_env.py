@@ -67,6 +67,16 @@ def test_exec_passes_signals_to_the_command_and_reports_a_signal_death_like_a_sh
     assert killed.returncode == 128 + signal.SIGKILL
 
 
+def test_exec_reports_a_start_failure_in_one_line_without_running_the_command(tmp_path):
+    config = tmp_path / "hexclave.config.py"
+    config.write_text("config = {'auth': {'allowSignUp': 'yes'}}\n")
+    marker = tmp_path / "ran"
+    done = run_cli("exec", "--config", str(config), "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')")
+    assert done.returncode == 1 and not marker.exists()
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("config error: ")
+
+
 def test_exec_reports_a_missing_command_in_one_line():
     done = run_cli("exec", "--", "no-such-command-hexclave")
     assert done.returncode == 1

@@ -10,7 +10,7 @@ from collections import deque
 from datetime import datetime, timezone
 
 KEEP = 500  # requests remembered
-BODY_LIMIT = 64 * 1024  # bytes of each body kept
+BODY_LIMIT = 16 * 1024  # bytes of each body kept (500 entries stay within a few MB)
 OWN_ROUTES = ("/api/v1/emulator/", "/api/latest/emulator/")
 
 
