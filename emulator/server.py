@@ -135,7 +135,7 @@ async def serve(settings: Settings, *, ready: Callable[["State"], None] | None =
 
         app = create_app(state)
         server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                                               access_log=False, lifespan="off", timeout_graceful_shutdown=2))
+                                        access_log=False, lifespan="off", timeout_graceful_shutdown=2))
         background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state)),
                       asyncio.create_task(renew_subscriptions(state))]
         running.push_async_callback(cancel_quietly, *background)

@@ -28,14 +28,18 @@ SEED_TEAMS = "SELECT team_id FROM team_members WHERE user_id = :seed_user"
 
 
 def _seed_row(table) -> str | None:
-    """SQL condition: the row is the seeded user, one of its teams, or a row of both (or of either) of them; None
-    for tables that cannot hold such rows."""
+    """SQL condition: the row is the seeded user, one of its teams, or a row of them (by user_id, team_id, or
+    customer_type/customer_id); None for tables that cannot hold such rows."""
     if table.name == "users":
         return "id = :seed_user"
     if table.name == "teams":
         return f"id IN ({SEED_TEAMS})"
     conditions = [*(["user_id = :seed_user"] if "user_id" in table.c else []),
-                  *([f"team_id IN ({SEED_TEAMS})"] if "team_id" in table.c else [])]
+                  *([f"team_id IN ({SEED_TEAMS})"] if "team_id" in table.c else []),
+                  # payments rows name their customer by type and id (e.g. the seeded team's dashboard plan)
+                  *([f"((customer_type = 'user' AND customer_id = :seed_user) OR "
+                     f"(customer_type = 'team' AND customer_id IN ({SEED_TEAMS})))"]
+                    if {"customer_type", "customer_id"} <= set(table.c.keys()) else [])]
     return " AND ".join(conditions) or None
 
 
