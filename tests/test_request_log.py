@@ -67,7 +67,7 @@ def test_requests_api_filters_and_bodies(emu):
     assert all(e["status"] // 100 == 4 for e in found)
     exact = httpx.get(emu.api + "/emulator/requests", params={"status": "200", "path": "/users"}).json()["items"]
     assert exact and exact[0]["query"] == "limit=1"
-    none = httpx.get(emu.api + "/emulator/requests", params={"project_id": "no-such-project"}).json()["items"]
+    none = httpx.get(emu.api + "/emulator/requests", params={"project_id": str(uuid.uuid4())}).json()["items"]
     assert none == []
     assert httpx.get(emu.api + "/emulator/requests", params={"limit": "x"}).status_code == 400
 
