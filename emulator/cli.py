@@ -233,6 +233,7 @@ def snapshot() -> None:
 @click.argument("name")
 @url_option
 def snapshot_save(name: str, url: str) -> None:
+    """Copy the whole state under NAME (an existing snapshot of that name is replaced)."""
     info = call(url, "/snapshots", {"name": name})
     click.echo(f"saved snapshot {info['name']} ({info['size_bytes']} bytes)")
 
@@ -241,6 +242,7 @@ def snapshot_save(name: str, url: str) -> None:
 @click.argument("name")
 @url_option
 def snapshot_restore(name: str, url: str) -> None:
+    """Go back to the state saved as NAME (the clock keeps its time)."""
     call(url, f"/snapshots/{name}/restore", {})
     click.echo(f"restored snapshot {name}")
 
@@ -248,6 +250,7 @@ def snapshot_restore(name: str, url: str) -> None:
 @snapshot.command("list")
 @url_option
 def snapshot_list(url: str) -> None:
+    """List the snapshots: name, when saved, size."""
     from datetime import datetime, timezone
 
     for item in call(url, "/snapshots")["items"]:
@@ -259,6 +262,7 @@ def snapshot_list(url: str) -> None:
 @click.argument("name")
 @url_option
 def snapshot_delete(name: str, url: str) -> None:
+    """Delete the snapshot NAME."""
     call(url, f"/snapshots/{name}", method="DELETE")
     click.echo(f"deleted snapshot {name}")
 
