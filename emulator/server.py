@@ -5,9 +5,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import signal
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,14 +18,15 @@ import uvicorn
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator import __version__
+from emulator import __version__, environment
 from emulator.domain import config as config_mod
 from emulator.domain import project_admin, projects
-from emulator.domain.overview import environment_lines
 from emulator.domain.mail import MailBus
 from emulator.domain.sessions import TokenSigner
+from emulator.http.request_log import RequestLog
 from emulator.http.routes.clock import load_offset as load_clock_offset
 from emulator.settings import Settings
+from emulator.store import snapshots
 from emulator.store.engine import Database, SchemaTooNew, make_engine, prepare_schema
 from emulator.store.models import Meta
 
@@ -39,6 +43,11 @@ class State:
     signer: TokenSigner
     projects: projects.ProjectDirectory
     mail: MailBus = field(default_factory=MailBus)
+    config_project_id: str = ""  # the project of the config file served
+    snapshots: snapshots.Snapshots | None = None
+    environment: dict[str, str] = field(default_factory=dict)  # what `env` prints and `exec` injects
+    started_at: float = 0.0  # time.monotonic() when ready
+    request_log: RequestLog = field(default_factory=RequestLog)
 
 
 def find_config(explicit: Path | None) -> Path:
@@ -62,14 +71,15 @@ async def _server_secret(db: AsyncSession, settings: Settings) -> str:
     return row.value
 
 
-def banner(settings: Settings, config_path: Path, project, keys, seconds: float) -> str:
-    api_url = settings.base_url
+def banner(state: "State", config_path: Path, project, seconds: float) -> str:
+    settings = state.settings
     lines = [
         f"hexclave-emulator {__version__} ready in {seconds:.2f}s",
-        f"  API:      {api_url}/api/v1",
-        f"  SMTP:     {settings.host}:{settings.smtp_port}",
-        f"  Admin:    {api_url}/ (dashboard: users, teams, config, payments)",
-        f"  Inbox:    {api_url}/inbox",
+        f"  API:      {settings.base_url}/api/v1",
+        f"  SMTP:     {state.environment['HEXCLAVE_EMULATOR_SMTP_HOST']}:{settings.smtp_port} (plain SMTP, no STARTTLS)",
+        f"  Admin:    {settings.base_url}/ (dashboard: users, teams, config, payments)",
+        f"  Inbox:    {settings.base_url}/inbox",
+        f"  Requests: {settings.base_url}/requests",
         *([f"  OAuth:    http://{settings.host}:{settings.mock_oauth_port} (mock OAuth server)"]
           if settings.mock_oauth_port else []),
         f"  Store:    {'in memory' if settings.in_memory else settings.data_dir / 'emulator.sqlite3'}",
@@ -77,14 +87,18 @@ def banner(settings: Settings, config_path: Path, project, keys, seconds: float)
         f"  Project:  {project.id} ({project.display_name})",
         f"  Internal project keys: {projects.INTERNAL_PUBLISHABLE_CLIENT_KEY} / {projects.INTERNAL_SECRET_SERVER_KEY}",
         "",
-        "Environment for your app:",
+        "Environment for your app (also: hexclave-emulator env):",
+        *(f"{name}={value}" for name, value in state.environment.items()),
+        "",
+        "Press Ctrl+C to stop.",
     ]
-    lines += environment_lines(project.id, keys.publishable_client_key, keys.secret_server_key, api_url)
-    lines += ["", "Press Ctrl+C to stop."]
     return "\n".join(lines)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, *, ready: Callable[["State"], None] | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Run until stopped (Ctrl+C, or `stop` set). `ready` is called once every port answers; by default the banner
+    is printed then."""
     started = time.perf_counter()
     config_path = find_config(settings.config_path).resolve()
     config_file = config_mod.ConfigFile.open(config_path)  # a broken file at start-up is fatal: nothing to fall back on
@@ -92,11 +106,16 @@ async def serve(settings: Settings) -> None:
     async with contextlib.AsyncExitStack() as running:  # everything started is stopped in reverse order, also on error
         engine = make_engine(settings.database_url)
         running.push_async_callback(engine.dispose)  # its connection thread would otherwise keep the process alive
-        await prepare_schema(engine)
         database = Database(engine)
+        if settings.import_path:
+            await snapshots.import_file(database, settings.import_path)
+        await prepare_schema(engine)
+        if settings.export_on_exit:
+            running.push_async_callback(snapshots.export_file, database, settings.export_on_exit)
         async with database.session() as db:
             await projects.ensure_internal_project(db)
             project, keys = await projects.project_for_config_file(db, config_path)
+            project.display_name = config_file.rendered["project"].get("displayName") or project.display_name
             secret = await _server_secret(db, settings)
             await load_clock_offset(db)
             await db.commit()
@@ -106,19 +125,23 @@ async def serve(settings: Settings) -> None:
         async with database.session() as db:
             await project_admin.ensure_local_emulator_owner(db, directory, settings.bcrypt_rounds)
             await db.commit()
+        http_socket = listen_socket(settings.host, settings.port, "HTTP")
+        settings.port = http_socket.getsockname()[1]  # the port chosen when 0 was asked for
         state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds),
-                      directory, MailBus())
+                      directory, MailBus(), config_project_id=project.id,
+                      snapshots=snapshots.Snapshots(None if settings.in_memory else settings.data_dir / "snapshots"),
+                      request_log=RequestLog(settings.log_requests))
 
         from emulator.http.app import create_app
 
         app = create_app(state)
-        server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                                               access_log=False, lifespan="off", timeout_graceful_shutdown=2,
-                                               server_header=False))
+        server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                                        access_log=False, lifespan="off", timeout_graceful_shutdown=2,
+                                        server_header=False))
         background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state)),
                       asyncio.create_task(renew_subscriptions(state))]
         running.push_async_callback(cancel_quietly, *background)
-        serving = asyncio.create_task(server.serve(sockets=[listen_socket(settings.host, settings.port, "HTTP")]))
+        serving = asyncio.create_task(server.serve(sockets=[http_socket]))
 
         async def stop_serving() -> None:
             server.should_exit = True
@@ -137,14 +160,44 @@ async def serve(settings: Settings) -> None:
         except OSError as exc:
             raise SystemExit(f"could not serve SMTP on {settings.host}:{settings.smtp_port}: {exc.strerror or exc}")
         running.callback(smtp.close)
+        settings.smtp_port = smtp.sockets[0].getsockname()[1]
         if settings.mock_oauth_port:
             from emulator.http.mock_oauth_server import MockOAuthServer
 
             mock_oauth = MockOAuthServer(state)
             running.push_async_callback(mock_oauth.stop)
             await mock_oauth.start(listen_socket(settings.host, settings.mock_oauth_port, "the mock OAuth server"))
-        print(banner(settings, config_path, project, keys, time.perf_counter() - started), flush=True)
-        await serving
+        smtp_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        state.environment = {
+            **environment.emulator_environment(settings.base_url, smtp_host, settings.smtp_port),
+            **environment.app_environment(settings.base_url, project.id, keys.publishable_client_key,
+                                          keys.secret_server_key, keys.super_secret_admin_key)}
+        state.started_at = time.monotonic()
+        if ready is None:
+            print(banner(state, config_path, project, time.perf_counter() - started), flush=True)
+        else:
+            ready(state)
+        if stop is None:
+            await serving
+        else:
+            await asyncio.wait([serving, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that Ctrl+C and SIGTERM only ask it to stop (uvicorn re-raises them when it is
+    done, which would end the process before the emulator's own clean-up, such as --export-on-exit, runs)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def listen_socket(host: str, port: int, what: str) -> socket.socket:
@@ -190,19 +243,27 @@ async def cancel_quietly(*tasks: asyncio.Task) -> None:
             pass
 
 
-def run(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+def run_loop(main: Coroutine) -> None:
+    """Run the emulator's event loop (uvloop where available); known start-up failures become one-line exits."""
     try:
         try:
             import uvloop  # faster event loop where available (not on Windows)
         except ImportError:
-            asyncio.run(serve(settings))
+            asyncio.run(main)
         else:
-            uvloop.run(serve(settings))
+            uvloop.run(main)
     except config_mod.ConfigFileError as exc:
         raise SystemExit(f"config error: {exc}")
     except SchemaTooNew as exc:
         raise SystemExit(f"data file error: {exc}")
+    except snapshots.SnapshotError as exc:
+        raise SystemExit(f"import error: {exc}")
+
+
+def run(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        run_loop(serve(settings))
     except KeyboardInterrupt:
         pass

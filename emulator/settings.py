@@ -18,6 +18,30 @@ def env(name: str, default: str | None = None) -> str | None:
     return default
 
 
+class SettingsError(ValueError):
+    """A bad option or environment value: reported as one line naming it, never a traceback."""
+
+
+def env_int(name: str, default: int, *, low: int = 0, high: int = 65535) -> int:
+    """An integer environment variable, checked; the error names the variable the value came from."""
+    for prefix in ("HEXCLAVE_", "STACK_"):
+        text = os.environ.get(prefix + name)
+        if text not in (None, ""):
+            try:
+                value = int(text)
+            except ValueError:
+                raise SettingsError(f"{prefix}{name} must be a whole number, got {text!r}") from None
+            if not low <= value <= high:
+                raise SettingsError(f"{prefix}{name} must be between {low} and {high}, got {value}")
+            return value
+    return default
+
+
+def _env_name(name: str) -> str:
+    """The variable a value was read from (HEXCLAVE_ wins over STACK_), for error messages."""
+    return next((p + name for p in ("HEXCLAVE_", "STACK_") if os.environ.get(p + name)), "HEXCLAVE_" + name)
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "ms": 0.001, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -42,10 +66,16 @@ class Settings:
     access_token_seconds: float = 600
     bcrypt_rounds: int = 4
     server_secret: str | None = None
+    public_url: str | None = None  # the address apps and browsers use, when not host:port (containers, tunnels)
+    import_path: Path | None = None  # start from this exported file
+    export_on_exit: Path | None = None  # write the store here when stopping
+    log_requests: str | None = None  # None, "text" or "json": one line per API request on stdout
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '::', '') else self.host}:{self.port}"
 
     @property
     def database_url(self) -> str:
@@ -58,9 +88,13 @@ class Settings:
         s = cls(**{k: v for k, v in options.items() if v is not None})
         lifetime = env("ACCESS_TOKEN_EXPIRATION_TIME")
         if lifetime:
-            s.access_token_seconds = parse_duration(lifetime)
-        rounds = env("BCRYPT_ROUNDS")
-        if rounds:
-            s.bcrypt_rounds = max(4, min(16, int(rounds)))
+            try:
+                s.access_token_seconds = parse_duration(lifetime)
+            except ValueError as exc:
+                raise SettingsError(f"{_env_name('ACCESS_TOKEN_EXPIRATION_TIME')}: {exc}") from None
+        s.bcrypt_rounds = max(4, min(16, env_int("BCRYPT_ROUNDS", s.bcrypt_rounds, low=0, high=100)))
         s.server_secret = env("SERVER_SECRET")
+        if s.public_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", s.public_url):
+            raise SettingsError(f"--public-url must be an http(s) URL like https://auth.example.test, "
+                                f"got {s.public_url!r}")
         return s

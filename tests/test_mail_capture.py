@@ -49,8 +49,8 @@ def full(emu, message_id: str) -> dict:
     return r.json()
 
 
-SUMMARY_KEYS = {"id", "project_id", "source", "created_at_millis", "from", "to", "subject", "preview", "code", "links",
-                "has_html", "attachment_count", "relay"}
+SUMMARY_KEYS = {"id", "project_id", "source", "created_at_millis", "from", "to", "subject", "preview", "code", "otp",
+                "links", "has_html", "attachment_count", "relay"}
 
 
 # ---- capture over SMTP -------------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def test_plain_text_message_through_list_get_raw_and_inbucket(emu):
     assert item["relay"] is None  # only platform mail is relayed (see test_mail_relay)
 
     message = full(emu, item["id"])
-    assert set(message) == SUMMARY_KEYS | {"text", "html", "headers", "attachments"}
+    assert set(message) == SUMMARY_KEYS | {"cc", "text", "html", "headers", "attachments"}
     assert message["text"] == "Just text.\nYour code is K7Q2XZ.\n" and message["html"] is None
     assert ["Message-ID", "<p1@example.com>"] in message["headers"]
     assert message["attachments"] == []

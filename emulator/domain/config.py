@@ -164,7 +164,7 @@ PERMISSION_ID = re.compile(r"^\$?[a-z0-9_:]+$")
 EMAIL_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 SCHEMA = Obj(
-    project=Obj(requirePublishableClientKey=BOOL),
+    project=Obj(requirePublishableClientKey=BOOL, displayName=STR),  # displayName: emulator only, names the project
     apps=Obj(installed=Record(Obj(enabled=BOOL))),
     auth=Obj(
         allowSignUp=BOOL,

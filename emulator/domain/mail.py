@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from emulator.domain import mail_relay
-from emulator.clock import now_millis
+from emulator.clock import now_millis, now_seconds
 from emulator.store.models import EmailMessage
 
 log = logging.getLogger("hexclave.mail")
@@ -498,7 +498,7 @@ def build(*, to: list[str], subject: str, html: str, text: str, sender: str,
         ("From", _encoded_addresses([sender])),
         ("To", _encoded_addresses(list(to))),
         ("Subject", _encoded_header(subject)),
-        ("Date", email.utils.formatdate(localtime=True)),
+        ("Date", email.utils.formatdate(now_seconds(), localtime=True)),  # the emulator clock, like created_at
         ("Message-ID", email.utils.make_msgid(domain=MESSAGE_ID_DOMAIN)),
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
@@ -551,6 +551,7 @@ def summary(m: EmailMessage, relay: dict | None = _AT_SEND) -> dict:
         "subject": m.subject or "",
         "preview": preview(m),
         "code": m.code,
+        "otp": shown_code(m),
         "links": list(m.links or []),
         "has_html": bool(m.html),
         "attachment_count": len(m.attachments or []),
@@ -558,9 +559,25 @@ def summary(m: EmailMessage, relay: dict | None = _AT_SEND) -> dict:
     }
 
 
+def shown_code(m: EmailMessage) -> str | None:
+    """The code as the mail shows it to its reader: the platform's 6-character OTP (the first six characters of its
+    link code, upper-cased, as in "Your code is …"), or a code found in the text; None when the only code is in a
+    link."""
+    code = m.code
+    if not code:
+        return None
+    shown = " ".join(filter(None, (m.subject, m.text, m.html)))
+    if _PLATFORM_CODE.match(code):
+        otp = code[:6].upper()
+        return otp if otp in shown else None
+    return None if any(code in link for link in m.links or []) else code
+
+
 def full(m: EmailMessage, relay: dict | None = _AT_SEND) -> dict:
+    cc = [a for n, v in (m.headers or []) if n.lower() == "cc" for a in _addresses([v])]
     return {
         **summary(m, relay),
+        "cc": cc,
         "text": m.text,
         "html": m.html,
         "headers": [list(h) for h in (m.headers or [])],

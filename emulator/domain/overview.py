@@ -38,17 +38,3 @@ async def first_key_set(db: AsyncSession, project_id: str) -> ApiKeySet | None:
     return (await db.execute(select(ApiKeySet).where(ApiKeySet.project_id == project_id,
                                                       ApiKeySet.manually_revoked_at_millis.is_(None))
                              .order_by(ApiKeySet.created_at_millis))).scalars().first()
-
-
-def environment_lines(project_id: str, publishable_client_key: str | None, secret_server_key: str | None,
-                      api_url: str) -> list[str]:
-    """KEY=VALUE lines an app copies into its .env: plain, NEXT_PUBLIC_ and VITE_ names (the secret key only plain),
-    under the Hexclave and the legacy Stack names."""
-    values = {"PROJECT_ID": project_id, "PUBLISHABLE_CLIENT_KEY": publishable_client_key, "API_URL": api_url}
-    lines = []
-    for prefix in ("HEXCLAVE", "STACK"):
-        for name, value in values.items():
-            lines.append(f"{prefix}_{name}={value}")
-            lines += [f"NEXT_PUBLIC_{prefix}_{name}={value}", f"VITE_{prefix}_{name}={value}"]
-        lines.append(f"{prefix}_SECRET_SERVER_KEY={secret_server_key}")
-    return lines

@@ -94,7 +94,11 @@ class ProjectDirectory:
     def bind(self, project_id: str, config_file: config_mod.ConfigFile) -> None:
         self.files[project_id] = config_file
 
-    def forget(self, project_id: str) -> None:
+    def forget(self, project_id: str | None = None) -> None:
+        """Drop the cached project (all of them without an id: after a reset or a snapshot restore)."""
+        if project_id is None:
+            self._projects.clear()
+            self._key_sets.clear()
         self._projects.pop(project_id, None)
         self._key_sets.pop(project_id, None)
 
@@ -120,7 +124,8 @@ class ProjectDirectory:
             base = INTERNAL_CONFIG if project_id == INTERNAL_PROJECT_ID else None
             rendered = cached[4] = config_mod.render(project_level, branch, environment, base=base)
             cached[5] = branch
-        return ProjectView(project_id, display_name, rendered)
+        # A config file may name its project (project.displayName); a hot reload renames it.
+        return ProjectView(project_id, rendered["project"].get("displayName") or display_name, rendered)
 
     async def key_is_valid(self, db: AsyncSession, project_id: str, access_type: str, key: str) -> bool:
         """A key is valid if an unrevoked, unexpired key set of this very project holds it."""
@@ -147,6 +152,13 @@ async def ensure_internal_project(db: AsyncSession) -> None:
                      super_secret_admin_key=INTERNAL_SUPER_SECRET_ADMIN_KEY, created_at_millis=now))
 
 
+def full_key_set(project_id: str) -> ApiKeySet:
+    """A key set with all three keys, for projects the emulator makes (config files, the test kit)."""
+    return ApiKeySet(id=str(uuid.uuid4()), project_id=project_id, description="hexclave-emulator keys",
+                     publishable_client_key="pck_" + random_token(), secret_server_key="ssk_" + random_token(),
+                     super_secret_admin_key="sak_" + random_token(), created_at_millis=now_millis())
+
+
 async def project_for_config_file(db: AsyncSession, path: Path) -> tuple[Project, ApiKeySet]:
     """The project bound to a config file path: created with fresh keys once, then the same across restarts."""
     path_str = str(path.resolve())
@@ -158,9 +170,7 @@ async def project_for_config_file(db: AsyncSession, path: Path) -> tuple[Project
                           config_path=path_str, config_override={})
         db.add(project)
         await db.flush()
-        db.add(ApiKeySet(id=str(uuid.uuid4()), project_id=project.id, description="hexclave-emulator keys",
-                         publishable_client_key="pck_" + random_token(), secret_server_key="ssk_" + random_token(),
-                         super_secret_admin_key="sak_" + random_token(), created_at_millis=now))
+        db.add(full_key_set(project.id))
         await db.flush()
     keys = (await db.execute(select(ApiKeySet).where(ApiKeySet.project_id == project.id)
                              .order_by(ApiKeySet.created_at_millis))).scalars().first()

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from emulator.http.request_log import RequestLogMiddleware
 from emulator.http.responses import text_response
 from emulator.http.routes import api_keys, auth, contact_channels, emails, inbox, misc, pages, permissions, teams, users
 from emulator.http.routes import team_invitations, team_member_profiles
@@ -19,6 +20,7 @@ from emulator.http.routes import clock
 from emulator.http.routes import payments
 from emulator.http.routes import browser_uploads, cli_auth, data_vault
 from emulator.http.routes import dashboard
+from emulator.http.routes import testkit
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -48,7 +50,7 @@ def api_routes() -> list:
             *internal.api.routes,
             *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes,
             *payments.api.routes,
-            *cli_auth.api.routes, *data_vault.api.routes, *browser_uploads.api.routes]
+            *cli_auth.api.routes, *data_vault.api.routes, *browser_uploads.api.routes, *testkit.routes]
 
 
 def response_dialect(request_headers: dict[bytes, bytes]) -> bytes:
@@ -137,5 +139,6 @@ def create_app(state, extra_routes: list | None = None) -> Starlette:
     )
     app.router.redirect_slashes = False
     app.state.emu = state
+    app.add_middleware(RequestLogMiddleware)  # inside the envelope: sees actual statuses, skips preflights
     app.add_middleware(ApiEnvelope)
     return app

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, TypeVar
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -14,6 +16,8 @@ from sqlalchemy.pool import StaticPool
 
 from emulator.store import driver
 from emulator.store.models import Base, Meta, OAuthAccount, User
+
+T = TypeVar("T")
 
 # Bump when the models change, and add the step that brings a file of the previous version up to date.
 SCHEMA_VERSION = 2
@@ -99,6 +103,12 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self._turn, self._sessions() as db:
             yield db
+
+    async def run_on_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` on the store's sqlite3 connection, in its thread, between sessions (snapshots, export)."""
+        async with self._turn, self.engine.connect() as conn:
+            aio = (await conn.get_raw_connection()).driver_connection
+            return await aio._execute(work, aio._conn)
 
 
 def note_writes(session) -> None:

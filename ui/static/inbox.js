@@ -22,6 +22,7 @@
     subject: $("m-subject"), from: $("m-from"), to: $("m-to"), date: $("m-date"), source: $("m-source"),
     projectLabel: $("m-project"), relay: $("m-relay"), download: $("m-download"), del: $("m-delete"), back: $("back"),
     extract: $("m-extract"), codeCard: $("m-code-card"), code: $("m-code"), codeCopy: $("m-code-copy"),
+    linkCode: $("m-link-code"), linkCodeValue: $("m-link-code-value"), cc: $("m-cc"), ccLabel: $("m-cc-label"),
     linksCard: $("m-links-card"), links: $("m-links"), linksCount: $("m-links-count"),
     attachments: $("m-attachments"), frame: $("m-html"), frameWrap: $("frame-wrap"),
     frameSizes: $("frame-sizes"), text: $("m-text"), headers: $("m-headers"), raw: $("m-raw"),
@@ -109,18 +110,28 @@
     hour: "2-digit", minute: "2-digit", second: "2-digit",
   });
 
+  // Mail is dated on the emulator's clock (which `clock advance` moves forward): "now" here is that clock too.
+  let clockOffsetMs = Number(config.clockOffsetMillis) || 0;
+  const emulatorNow = () => Date.now() + clockOffsetMs;
+  async function syncClock() {
+    try {
+      const response = await fetch(config.clockApi, { headers: { accept: "application/json" } });
+      if (response.ok) clockOffsetMs = (await response.json()).offset_millis;
+    } catch { /* the list request reports an unreachable emulator */ }
+  }
+
   function relativeTime(ms) {
-    const seconds = (Date.now() - ms) / 1000;
+    const seconds = (emulatorNow() - ms) / 1000;
     if (seconds < 45) return "now";
     if (seconds < 3600) return Math.max(1, Math.round(seconds / 60)) + "m";
     if (seconds < 86400) return Math.round(seconds / 3600) + "h";
     const date = new Date(ms);
     if (seconds < 6 * 86400) return weekdayFormat.format(date);
-    return date.getFullYear() === new Date().getFullYear() ? dayFormat.format(date) : yearFormat.format(date);
+    return date.getFullYear() === new Date(emulatorNow()).getFullYear() ? dayFormat.format(date) : yearFormat.format(date);
   }
 
   function longTime(ms) {
-    const seconds = Math.round((Date.now() - ms) / 1000);
+    const seconds = Math.round((emulatorNow() - ms) / 1000);
     let ago;
     if (seconds < 45) ago = "just now";
     else if (seconds < 3600) ago = Math.round(seconds / 60) + " min ago";
@@ -267,7 +278,7 @@
       ),
       h("div", { class: "item-mid" },
         h("span", { class: "item-subject" }, m.subject || "(no subject)"),
-        m.code ? h("span", { class: "code-badge", title: "One-time code" }, m.code) : null,
+        m.otp || m.code ? h("span", { class: "code-badge", title: "One-time code" }, m.otp || m.code) : null,
       ),
       h("div", { class: "item-bottom" },
         h("span", { class: "item-to", title: (m.to || []).join(", ") }, "to " + (to || "—")),
@@ -415,9 +426,15 @@
 
     el.subject.textContent = m.subject || "(no subject)";
     el.from.replaceChildren(addressNode(m.from));
-    const recipients = m.to || [];
-    el.to.replaceChildren(...recipients.flatMap((r, i) => (i ? [", ", addressNode(r)] : [addressNode(r)])));
+    // Cc apart from To: `to` lists every recipient, the Cc header says which of them were copied.
+    const cc = Array.isArray(m.cc) ? m.cc : [];
+    const ccSet = new Set(cc.map((a) => a.toLowerCase()));
+    const recipients = (m.to || []).filter((r) => !ccSet.has(r.toLowerCase()));
+    const addressList = (list) => list.flatMap((r, i) => (i ? [", ", addressNode(r)] : [addressNode(r)]));
+    el.to.replaceChildren(...addressList(recipients));
     if (!recipients.length) el.to.textContent = "—";
+    el.cc.replaceChildren(...addressList(cc));
+    el.cc.hidden = el.ccLabel.hidden = cc.length === 0;
     el.date.textContent = longTime(m.created_at_millis);
     el.date.setAttribute("datetime", new Date(m.created_at_millis).toISOString());
     el.source.textContent = m.source || "smtp";
@@ -438,15 +455,19 @@
     el.rawOpen.href = rawUrl;
 
     // One-time code and links.
-    el.codeCard.hidden = !m.code;
-    el.code.textContent = m.code || "";
-    el.code.classList.toggle("long", Boolean(m.code && m.code.length > 10));
+    // The code the mail shows (the 6-character OTP) first; the code of its link apart.
+    const shownCode = m.otp || m.code;
+    el.codeCard.hidden = !shownCode;
+    el.code.textContent = shownCode || "";
+    el.code.classList.toggle("long", Boolean(shownCode && shownCode.length > 10));
+    el.linkCode.hidden = !(m.otp && m.code && m.code !== m.otp);
+    el.linkCodeValue.textContent = el.linkCode.hidden ? "" : m.code;
     const links = Array.isArray(m.links) ? m.links : [];
     el.linksCard.hidden = links.length === 0;
     el.linksCount.textContent = links.length > 1 ? String(links.length) : "";
     el.links.replaceChildren(...links.map(linkChip));
-    el.extract.hidden = !m.code && links.length === 0;
-    el.extract.classList.toggle("stacked", Boolean(m.code && m.code.length > 16));
+    el.extract.hidden = !shownCode && links.length === 0;
+    el.extract.classList.toggle("stacked", Boolean(shownCode && shownCode.length > 16));
 
     // Attachments.
     const attachments = Array.isArray(m.attachments) ? m.attachments : [];
@@ -637,6 +658,7 @@
     source.onmessage = (event) => {
       let message;
       try { message = JSON.parse(event.data); } catch { return; }
+      if (Math.abs(message.created_at_millis - emulatorNow()) > 60000) syncClock();  // the clock moved meanwhile
       onNewMessage(message);
     };
     source.onerror = () => {
@@ -683,8 +705,8 @@
   });
 
   el.codeCopy.addEventListener("click", () => {
-    if (!state.detail || !state.detail.code) return;
-    copyText(state.detail.code, "Code copied");
+    if (!state.detail || !(state.detail.otp || state.detail.code)) return;
+    copyText(state.detail.otp || state.detail.code, "Code copied");
     flashCopied(el.codeCopy);
   });
 
@@ -737,7 +759,10 @@
       case "Delete": case "Backspace": deleteSelected(); break;
       case "Escape": if (state.selectedId) clearSelection(); else return; break;
       case "c":
-        if (state.detail && state.detail.code) { copyText(state.detail.code, "Code copied"); flashCopied(el.codeCopy); }
+        if (state.detail && (state.detail.otp || state.detail.code)) {
+          copyText(state.detail.otp || state.detail.code, "Code copied");
+          flashCopied(el.codeCopy);
+        }
         else return;
         break;
       case "o": {

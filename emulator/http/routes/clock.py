@@ -20,6 +20,15 @@ async def load_offset(db) -> None:
     clock.set_offset(float(row.value) if row else 0.0)
 
 
+async def save_offset(db) -> None:
+    """Remember the current offset in the data file (after an advance, or after a snapshot brought an older one)."""
+    row = (await db.execute(select(Meta).where(Meta.key == OFFSET_KEY))).scalar_one_or_none()
+    if row is None:
+        db.add(Meta(key=OFFSET_KEY, value=str(clock.offset_seconds())))
+    else:
+        row.value = str(clock.offset_seconds())
+
+
 def _reading() -> dict:
     return {"now_millis": clock.now_millis(), "now": clock.now().isoformat().replace("+00:00", "Z"),
             "offset_millis": int(clock.offset_seconds() * 1000)}
@@ -46,14 +55,9 @@ async def advance_clock(request: Request) -> Response:
         return text_response(f"Cannot advance the clock: {exc}", 400)
     state = request.app.state.emu
     async with state.db.session() as db:
-        offset = clock.offset_seconds() + seconds
-        row = (await db.execute(select(Meta).where(Meta.key == OFFSET_KEY))).scalar_one_or_none()
-        if row is None:
-            db.add(Meta(key=OFFSET_KEY, value=str(offset)))
-        else:
-            row.value = str(offset)
+        clock.set_offset(clock.offset_seconds() + seconds)
+        await save_offset(db)
         await db.commit()
-        clock.set_offset(offset)
     await clock.run_after_advance(state)
     return json_response(_reading())
 

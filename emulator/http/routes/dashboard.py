@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from emulator import __version__
+from emulator import environment
 from emulator.domain import config as config_mod
 from emulator.domain import overview, permissions, projects, users
 from emulator.http.routes.oauth_sim import read_form
@@ -340,9 +341,10 @@ async def overview_page(f: Frame):
         keys = await overview.first_key_set(db, f.project_id)
     config_file = state.projects.files.get(f.project_id)
     base = str(f.request.base_url).rstrip("/")
-    env = overview.environment_lines(f.project_id, keys.publishable_client_key if keys else None,
-                            keys.secret_server_key if keys else None, base) if keys else []
-    return "Overview", {"counts": figures, "keys": keys, "env": "\n".join(env), "config_file": config_file}
+    env = environment.render(environment.app_environment(
+        base, f.project_id, keys.publishable_client_key, keys.secret_server_key, keys.super_secret_admin_key),
+        "dotenv") if keys else ""
+    return "Overview", {"counts": figures, "keys": keys, "env": env, "config_file": config_file}
 
 
 async def rename_project(f: Frame, form: dict) -> str:

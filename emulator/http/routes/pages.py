@@ -8,7 +8,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from emulator import __version__
+from emulator import __version__, clock
 from emulator.paths import STATIC_DIR, TEMPLATES_DIR
 
 INBOX_API = "/api/v1/emulator/inbox"
@@ -47,12 +47,22 @@ async def inbox(request: Request):
         smtp_host=smtp_host,
         smtp_port=smtp_port,
         api_url=str(request.base_url).rstrip("/") + "/api/v1",
-        config={"api": INBOX_API, "smtpHost": smtp_host, "smtpPort": smtp_port},
+        config={"api": INBOX_API, "smtpHost": smtp_host, "smtpPort": smtp_port,
+                "clockApi": "/api/v1/emulator/clock", "clockOffsetMillis": int(clock.offset_seconds() * 1000)},
     )
+    return HTMLResponse(page, headers={"cache-control": "no-cache"})
+
+
+async def requests_page(request: Request):
+    """The last API requests with their bodies and answers (GET /api/v1/emulator/requests)."""
+    page = templates().get_template("requests.html").render(
+        version=__version__, static_version=static_version(),
+        api_url=str(request.base_url).rstrip("/") + "/api/v1", config={"api": "/api/v1/emulator"})
     return HTMLResponse(page, headers={"cache-control": "no-cache"})
 
 
 routes: list = [
     Route("/inbox", inbox, methods=["GET"]),
+    Route("/requests", requests_page, methods=["GET"]),
     Mount("/static", app=StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
 ]
