@@ -24,17 +24,20 @@ def main() -> None:
               show_default="26725", help="SMTP port that catches your app's mail.")
 @click.option("--mock-oauth-port", type=int, default=lambda: int(env("EMULATOR_MOCK_OAUTH_PORT", "0")) or None,
               help="Also serve a mock OAuth server like the reference's development one on this port (off by default).")
+@click.option("--svix-port", type=int, default=lambda: int(env("EMULATOR_SVIX_PORT", "0")) or None,
+              help="Also serve the Svix-compatible webhook API on this port (off by default; it is always under "
+                   "/api/v1/app on the main port).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".hexclave"),
               show_default=True, help="Where the SQLite data file lives.")
 @click.option("--in-memory", is_flag=True, help="Keep all data in memory; nothing is written to disk.")
-def start(config_path: Path | None, port: int, smtp_port: int, mock_oauth_port: int | None, host: str, data_dir: Path,
-          in_memory: bool) -> None:
+def start(config_path: Path | None, port: int, smtp_port: int, mock_oauth_port: int | None, svix_port: int | None,
+          host: str, data_dir: Path, in_memory: bool) -> None:
     """Start the emulator."""
     from emulator.server import run
 
     run(Settings.from_env(host=host, port=port, smtp_port=smtp_port, mock_oauth_port=mock_oauth_port,
-                          data_dir=data_dir, in_memory=in_memory, config_path=config_path))
+                          svix_port=svix_port, data_dir=data_dir, in_memory=in_memory, config_path=config_path))
 
 
 @main.group()

@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator import __version__
 from emulator.domain import config as config_mod
-from emulator.domain import project_admin, projects
+from emulator.domain import project_admin, projects, webhooks
 from emulator.domain.mail import MailBus
 from emulator.domain.sessions import TokenSigner
+from emulator.domain.webhook_delivery import Dispatcher
 from emulator.http.routes.clock import load_offset as load_clock_offset
-from emulator.settings import Settings
+from emulator.settings import Settings, env
 from emulator.store.engine import Database, SchemaTooNew, make_engine, prepare_schema
 from emulator.store.models import Meta
 
@@ -38,6 +39,7 @@ class State:
     signer: TokenSigner
     projects: projects.ProjectDirectory
     mail: MailBus = field(default_factory=MailBus)
+    webhooks: "Dispatcher | None" = None  # webhook delivery (emulator.domain.webhook_delivery)
 
 
 def find_config(explicit: Path | None) -> Path:
@@ -48,6 +50,22 @@ def find_config(explicit: Path | None) -> Path:
         if candidate.is_file():
             return candidate
     return EMBEDDED_DEFAULT_CONFIG
+
+
+async def _webhook_secret(db: AsyncSession) -> str:
+    """The secret of webhook endpoints declared in the config: HEXCLAVE_WEBHOOK_SECRET, else kept in the data file."""
+    from emulator.domain import webhooks
+
+    given = env("WEBHOOK_SECRET")
+    if given:
+        if not webhooks.is_valid_secret(given):
+            raise SystemExit("HEXCLAVE_WEBHOOK_SECRET must be whsec_ followed by base64 of 24 to 75 bytes")
+        return given
+    row = (await db.execute(select(Meta).where(Meta.key == "webhook_secret"))).scalar_one_or_none()
+    if row is None:
+        row = Meta(key="webhook_secret", value=webhooks.new_secret())
+        db.add(row)
+    return row.value
 
 
 async def _server_secret(db: AsyncSession, settings: Settings) -> str:
@@ -71,6 +89,8 @@ def banner(settings: Settings, config_path: Path, project, keys, seconds: float)
         f"  Inbox:    {api_url}/inbox",
         *([f"  OAuth:    http://{settings.host}:{settings.mock_oauth_port} (mock OAuth server)"]
           if settings.mock_oauth_port else []),
+        f"  Webhooks: {api_url}/webhooks (Svix API: "
+        f"{f'http://{settings.host}:{settings.svix_port}' if settings.svix_port else api_url}/api/v1/app)",
         f"  Store:    {'in memory' if settings.in_memory else settings.data_dir / 'emulator.sqlite3'}",
         f"  Config:   {config_path}",
         f"  Project:  {project.id} ({project.display_name})",
@@ -84,6 +104,7 @@ def banner(settings: Settings, config_path: Path, project, keys, seconds: float)
             if name != "SECRET_SERVER_KEY":
                 lines += [f"NEXT_PUBLIC_{prefix}_{name}={value}", f"VITE_{prefix}_{name}={value}"]
         lines.append(f"{prefix}_SECRET_SERVER_KEY={keys.secret_server_key}")
+        lines.append(f"{prefix}_WEBHOOK_SECRET={webhooks.config_endpoint_secret}")
     lines += ["", "Press Ctrl+C to stop."]
     return "\n".join(lines)
 
@@ -102,6 +123,7 @@ async def serve(settings: Settings) -> None:
             await projects.ensure_internal_project(db)
             project, keys = await projects.project_for_config_file(db, config_path)
             secret = await _server_secret(db, settings)
+            webhooks.config_endpoint_secret = await _webhook_secret(db)
             await load_clock_offset(db)
             await db.commit()
 
@@ -111,7 +133,8 @@ async def serve(settings: Settings) -> None:
             await project_admin.ensure_local_emulator_owner(db, directory, settings.bcrypt_rounds)
             await db.commit()
         state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds),
-                      directory, MailBus())
+                      directory, MailBus(), Dispatcher(database))
+        running.push_async_callback(state.webhooks.close)
 
         from emulator.http.app import create_app
 
@@ -119,7 +142,7 @@ async def serve(settings: Settings) -> None:
         server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                                                access_log=False, lifespan="off", timeout_graceful_shutdown=2))
         background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state)),
-                      asyncio.create_task(renew_subscriptions(state))]
+                      asyncio.create_task(renew_subscriptions(state)), asyncio.create_task(state.webhooks.run())]
         running.push_async_callback(cancel_quietly, *background)
         serving = asyncio.create_task(server.serve(sockets=[listen_socket(settings.host, settings.port, "HTTP")]))
 
@@ -146,8 +169,31 @@ async def serve(settings: Settings) -> None:
             mock_oauth = MockOAuthServer(state)
             running.push_async_callback(mock_oauth.stop)
             await mock_oauth.start(listen_socket(settings.host, settings.mock_oauth_port, "the mock OAuth server"))
+        if settings.svix_port:
+            await serve_svix_api(state, running)
         print(banner(settings, config_path, project, keys, time.perf_counter() - started), flush=True)
         await serving
+
+
+async def serve_svix_api(state: State, running: contextlib.AsyncExitStack) -> None:
+    """The Svix-compatible API on a port of its own (`--svix-port`)."""
+    from emulator.http.routes.svix import create_svix_app
+
+    settings = state.settings
+    server = uvicorn.Server(uvicorn.Config(create_svix_app(state), log_level="warning", access_log=False,
+                                           lifespan="off", timeout_graceful_shutdown=2))
+    task = asyncio.create_task(server.serve(sockets=[listen_socket(settings.host, settings.svix_port, "the Svix API")]))
+
+    async def stop() -> None:
+        server.should_exit = True
+        with contextlib.suppress(BaseException):
+            await task
+
+    running.push_async_callback(stop)
+    while not server.started:
+        if task.done():
+            raise SystemExit(f"could not serve the Svix API on {settings.host}:{settings.svix_port}")
+        await asyncio.sleep(0.005)
 
 
 def listen_socket(host: str, port: int, what: str) -> socket.socket:
@@ -196,6 +242,7 @@ async def cancel_quietly(*tasks: asyncio.Task) -> None:
 def run(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # webhook deliveries would log every POST
     try:
         try:
             import uvloop  # faster event loop where available (not on Windows)

@@ -17,6 +17,7 @@ from emulator.http.routes import internal
 from emulator.http.routes import internal_config, permission_definitions
 from emulator.http.routes import clock
 from emulator.http.routes import payments
+from emulator.http.routes import svix, webhooks
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -45,7 +46,7 @@ def api_routes() -> list:
             *team_invitations.api.routes, *team_member_profiles.api.routes,
             *internal.api.routes,
             *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes,
-            *payments.api.routes]
+            *payments.api.routes, *webhooks.api.routes, *webhooks.routes, *svix.routes]
 
 
 class ApiEnvelope:
@@ -112,6 +113,7 @@ def create_app(state, extra_routes: list | None = None) -> Starlette:
             *pages.routes,
             *oauth_sim.routes,
             *checkout.routes,
+            *webhooks.page_routes,
             *(extra_routes or []),
         ],
         exception_handlers={HTTPException: http_error},
