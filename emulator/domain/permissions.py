@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.clock import now_millis
+from emulator.domain import webhooks
 from emulator.domain.projects import ProjectView
 from emulator.errors import E
 from emulator.store.models import ProjectPermissionGrant, TeamMember, TeamPermissionGrant, User

@@ -351,7 +351,7 @@ async def rotate_secret(call: Call):
     ep.previous_secret, ep.previous_secret_expires_at_millis = ep.secret, now_millis() + grace * 1000
     ep.secret = key or webhooks.new_secret()
     ep.updated_at_millis = now_millis()
-    return None
+    return {"key": ep.secret}  # newer Svix clients read the new secret here (older ones expect no body)
 
 
 def _headers(value: Any) -> dict[str, str]:
@@ -431,7 +431,7 @@ async def get_message(call: Call):
 async def resend(call: Call):
     msg, ep = await _message(call), await _endpoint(call)
     await webhooks.resend(call.db, msg, ep)
-    return None
+    return {}
 
 
 # ---------------------------------------------------------------- attempts
