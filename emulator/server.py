@@ -138,24 +138,11 @@ async def serve(settings: Settings) -> None:
 
         from emulator.http.app import create_app
 
-        app = create_app(state)
-        server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                                               access_log=False, lifespan="off", timeout_graceful_shutdown=2))
         background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state)),
                       asyncio.create_task(renew_subscriptions(state)), asyncio.create_task(state.webhooks.run())]
         running.push_async_callback(cancel_quietly, *background)
-        serving = asyncio.create_task(server.serve(sockets=[listen_socket(settings.host, settings.port, "HTTP")]))
-
-        async def stop_serving() -> None:
-            server.should_exit = True
-            with contextlib.suppress(BaseException):  # uvicorn exits its task with SystemExit when it cannot bind
-                await serving
-
-        running.push_async_callback(stop_serving)
-        while not server.started:
-            if serving.done():
-                raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
-            await asyncio.sleep(0.005)
+        serving = await serve_app(create_app(state), listen_socket(settings.host, settings.port, "HTTP"), running,
+                                  f"on {settings.host}:{settings.port}")
         from emulator.mail.smtp import start_smtp
 
         try:
@@ -169,31 +156,32 @@ async def serve(settings: Settings) -> None:
             mock_oauth = MockOAuthServer(state)
             running.push_async_callback(mock_oauth.stop)
             await mock_oauth.start(listen_socket(settings.host, settings.mock_oauth_port, "the mock OAuth server"))
-        if settings.svix_port:
-            await serve_svix_api(state, running)
+        if settings.svix_port:  # the Svix-compatible API on a port of its own
+            from emulator.http.routes.svix import create_svix_app
+
+            await serve_app(create_svix_app(state), listen_socket(settings.host, settings.svix_port, "the Svix API"),
+                            running, f"the Svix API on {settings.host}:{settings.svix_port}")
         print(banner(settings, config_path, project, keys, time.perf_counter() - started), flush=True)
         await serving
 
 
-async def serve_svix_api(state: State, running: contextlib.AsyncExitStack) -> None:
-    """The Svix-compatible API on a port of its own (`--svix-port`)."""
-    from emulator.http.routes.svix import create_svix_app
+async def serve_app(app, sock: socket.socket, running: contextlib.AsyncExitStack, where: str) -> asyncio.Task:
+    """Serve an ASGI app with uvicorn on a bound socket until `running` closes; returns once it serves."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                           timeout_graceful_shutdown=2))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
 
-    settings = state.settings
-    server = uvicorn.Server(uvicorn.Config(create_svix_app(state), log_level="warning", access_log=False,
-                                           lifespan="off", timeout_graceful_shutdown=2))
-    task = asyncio.create_task(server.serve(sockets=[listen_socket(settings.host, settings.svix_port, "the Svix API")]))
-
-    async def stop() -> None:
+    async def stop_serving() -> None:
         server.should_exit = True
-        with contextlib.suppress(BaseException):
-            await task
+        with contextlib.suppress(BaseException):  # uvicorn exits its task with SystemExit when it cannot bind
+            await serving
 
-    running.push_async_callback(stop)
+    running.push_async_callback(stop_serving)
     while not server.started:
-        if task.done():
-            raise SystemExit(f"could not serve the Svix API on {settings.host}:{settings.svix_port}")
+        if serving.done():
+            raise SystemExit(f"could not serve {where}")
         await asyncio.sleep(0.005)
+    return serving
 
 
 def listen_socket(host: str, port: int, what: str) -> socket.socket:

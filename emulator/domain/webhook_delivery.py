@@ -50,6 +50,7 @@ class Dispatcher:
         self.database = database
         self._client = None  # an httpx.AsyncClient, made on the first delivery
         self._tasks: set[asyncio.Task] = set()
+        self._round = asyncio.Lock()
         self._waiters: list[asyncio.Future] = []
         self._outcomes: dict[str, list[asyncio.Future]] = {}
         webhooks.on_commit.append(self.submit)
@@ -65,6 +66,8 @@ class Dispatcher:
             task.add_done_callback(self._tasks.discard)
 
     async def after_clock_advance(self, _state) -> None:
+        if self._tasks:  # attempts under way first: a failure among them schedules a retry that may now be due
+            await asyncio.wait(set(self._tasks))
         await self.deliver_due()
 
     async def run(self) -> None:
@@ -81,9 +84,11 @@ class Dispatcher:
                 log.exception("webhook retry round failed; trying again")
 
     async def deliver_due(self) -> None:
-        """Attempt every delivery whose retry is due, until none is (a long clock jump runs a whole schedule)."""
-        while jobs := await self._claim_due():
-            await asyncio.gather(*(self._run(job) for job in jobs))
+        """Attempt every delivery whose retry is due, until none is (a long clock jump runs a whole schedule).
+        One round at a time: a clock advance waits for the background round, then sees what it scheduled."""
+        async with self._round:
+            while jobs := await self._claim_due():
+                await asyncio.gather(*(self._run(job) for job in jobs))
 
     async def _claim_due(self) -> list[Job]:
         async with self.database.session() as db:

@@ -16,7 +16,7 @@ from emulator.domain import webhooks
 from emulator.http import validation as v
 from emulator.http.endpoint import ADMIN, Ctx, RouteTable
 from emulator.http.responses import json_response, success, text_response
-from emulator.http.routes.inbox import Lenient, _until_disconnected
+from emulator.http.routes.inbox import Lenient, _number, _until_disconnected
 from emulator.http.routes.svix import issue_token
 from emulator.store.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
@@ -98,36 +98,24 @@ async def _items(db, *, project_id: str | None, event_type: str | None, endpoint
     return [delivery_item(*row) for row in (await db.execute(stmt)).all()]
 
 
-def _number(request: Request, name: str) -> float | None:
-    text = request.query_params.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {text!r}") from None
-    if value < 0 or value != value:
-        raise ValueError(f"{name} must not be negative, got {text!r}")
-    return value
-
-
 async def list_deliveries(request: Request) -> Response:
     """Attempts, newest first. With `wait=<seconds>`, an empty answer waits (up to 60 s) for the first attempt
     matching the filters (`since` in emulator-clock ms, `project_id`, `event_type`, `endpoint_id`)."""
     state = request.app.state.emu
     try:
-        since, wait, limit = (_number(request, name) for name in ("since", "wait", "limit"))
+        since, limit = (_number(request, name, integer=True) for name in ("since", "limit"))
+        wait = _number(request, "wait", integer=False)
     except ValueError as exc:
         return text_response(f"Invalid query parameter: {exc}", 400)
     filters = {name: request.query_params.get(name) or None for name in ("project_id", "event_type", "endpoint_id")}
-    limit = int(min(limit or DEFAULT_LIMIT, MAX_LIMIT)) or DEFAULT_LIMIT
+    limit = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
     deadline = asyncio.get_running_loop().time() + min(wait or 0, MAX_WAIT_SECONDS)
     gone = asyncio.ensure_future(_until_disconnected(request)) if wait else None
     try:
         while True:
             with state.webhooks.next_outcome() as recorded:
                 async with state.db.session() as db:
-                    items = await _items(db, **filters, since=None if since is None else int(since), limit=limit)
+                    items = await _items(db, **filters, since=since, limit=limit)
                 remaining = deadline - asyncio.get_running_loop().time()
                 if items or remaining <= 0 or gone is None:
                     return json_response({"items": items, "now_millis": now_millis()})
