@@ -135,6 +135,7 @@ async def serve(settings: Settings) -> None:
         state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds),
                       directory, MailBus(), Dispatcher(database))
         running.push_async_callback(state.webhooks.close)
+        await state.webhooks.resume()
 
         from emulator.http.app import create_app
 

@@ -321,3 +321,26 @@ def test_failing_receiver_gets_svix_retries_on_the_clock_then_is_disabled(emu, r
     assert wait_for(lambda: any(a.trigger_type == 1 and a.status == 0 for a in
                                 svix.message_attempt.list_by_msg(emu.project_id, msg_id).data), 5)
     svix.endpoint.delete(emu.project_id, ep.id)
+
+
+def test_a_retry_survives_a_restart(receiver, tmp_path):
+    """Deliveries live in the data file: one that failed before a stop is retried by the next run, on time."""
+    folder = tmp_path / "data"
+    first = start_emulator("--data-dir", str(folder), in_memory=False)
+    try:
+        first.admin_key, first.server_key = key_set(folder, first.project_id)
+        svix, ep, secret = new_endpoint(first, receiver, "/restart")
+        receiver.status = 500
+        api(first, "server").post("/teams", json={"display_name": "Before the stop"})
+        assert wait_for(lambda: len(receiver.at("/restart")) == 1, 5)
+        time.sleep(0.3)  # the failure is recorded, with its retry 5 s later
+    finally:
+        first.stop()
+        receiver.status = 200
+    second = start_emulator("--data-dir", str(folder), in_memory=False)
+    try:
+        advance(second, 5)
+        assert len(receiver.at("/restart")) == 2
+        assert verified(receiver.at("/restart")[1], secret)["data"]["display_name"] == "Before the stop"
+    finally:
+        second.stop()

@@ -70,12 +70,15 @@ class Dispatcher:
             await asyncio.wait(set(self._tasks))
         await self.deliver_due()
 
-    async def run(self) -> None:
-        """The background loop: retries that fall due in real time (the clock's own advance runs them at once)."""
-        async with self.database.session() as db:  # an attempt cut short by a stop goes again at start-up
+    async def resume(self) -> None:
+        """At start-up, before requests are served: attempts cut short by the last stop go again."""
+        async with self.database.session() as db:
             await db.execute(update(WebhookDelivery).where(WebhookDelivery.status == SENDING)
                              .values(status=PENDING))
             await db.commit()
+
+    async def run(self) -> None:
+        """The background loop: retries that fall due in real time (the clock's own advance runs them at once)."""
         while True:
             await asyncio.sleep(1.0)
             try:
