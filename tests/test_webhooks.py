@@ -344,3 +344,23 @@ def test_a_retry_survives_a_restart(receiver, tmp_path):
         assert verified(receiver.at("/restart")[1], secret)["data"]["display_name"] == "Before the stop"
     finally:
         second.stop()
+
+
+def test_joining_through_an_invitation_is_announced(emu, receiver):
+    """Accepting an invitation joins through the platform's membership create: announced with its permission."""
+    svix, ep, secret = new_endpoint(emu, receiver, "/invited", event_types=["team_membership.created",
+                                                                            "team_permission.created"])
+    server = api(emu, "server")
+    email = fresh_email()
+    user = server.post("/users", json={"primary_email": email, "primary_email_verified": True}).json()
+    team = server.post("/teams", json={"display_name": "Inviting"}).json()
+    sent = server.post("/team-invitations/send-code", json={"team_id": team["id"], "email": email,
+                                                            "callback_url": "http://localhost:3000/invite"})
+    assert sent.status_code == 200, sent.text
+    [invitation] = server.get("/team-invitations", params={"user_id": user["id"]}).json()["items"]
+    accepted = server.post(f"/team-invitations/{invitation['id']}/accept", params={"user_id": user["id"]}, json={})
+    assert accepted.status_code == 200, accepted.text
+    assert wait_for(lambda: len(receiver.at("/invited")) == 2, 5)
+    assert sorted((e["type"], e["data"].get("id")) for e in receiver.events("/invited", secret)) == [
+        ("team_membership.created", None), ("team_permission.created", "team_member")]
+    svix.endpoint.delete(emu.project_id, ep.id)
