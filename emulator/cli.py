@@ -57,6 +57,10 @@ def server_options(*, for_exec: bool):
                      default=lambda: _port("EMULATOR_MOCK_OAUTH_PORT", 0)() or None,
                      help="Also serve a mock OAuth server like the reference's development one on this port "
                           "(off by default)."),
+        click.option("--svix-port", type=click.IntRange(0, 65535),
+                     default=lambda: _port("EMULATOR_SVIX_PORT", 0)() or None,
+                     help="Also serve the Svix-compatible webhook API on this port (off by default, or 0; it is "
+                          "always under /api/v1/app on the main port)."),
         click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind."),
         click.option("--public-url", default=lambda: env("EMULATOR_PUBLIC_URL"),
                      help="The URL apps and browsers reach the emulator at, when not http://HOST:PORT (containers, "

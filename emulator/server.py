@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator import __version__, environment
 from emulator.domain import config as config_mod
-from emulator.domain import project_admin, projects
+from emulator.domain import project_admin, projects, webhooks
 from emulator.domain.mail import MailBus
 from emulator.domain.sessions import TokenSigner
+from emulator.domain.webhook_delivery import Dispatcher
 from emulator.http.request_log import RequestLog
 from emulator.http.routes.clock import load_offset as load_clock_offset
-from emulator.settings import Settings
+from emulator.settings import Settings, env
 from emulator.store import snapshots
 from emulator.store.engine import Database, SchemaTooNew, make_engine, prepare_schema
 from emulator.store.models import Meta
@@ -43,6 +44,7 @@ class State:
     signer: TokenSigner
     projects: projects.ProjectDirectory
     mail: MailBus = field(default_factory=MailBus)
+    webhooks: "Dispatcher | None" = None  # webhook delivery (emulator.domain.webhook_delivery)
     config_project_id: str = ""  # the project of the config file served
     snapshots: snapshots.Snapshots | None = None
     environment: dict[str, str] = field(default_factory=dict)  # what `env` prints and `exec` injects
@@ -58,6 +60,22 @@ def find_config(explicit: Path | None) -> Path:
         if candidate.is_file():
             return candidate
     return EMBEDDED_DEFAULT_CONFIG
+
+
+async def _webhook_secret(db: AsyncSession) -> str:
+    """The secret of webhook endpoints declared in the config: HEXCLAVE_WEBHOOK_SECRET, else kept in the data file."""
+    from emulator.domain import webhooks
+
+    given = env("WEBHOOK_SECRET")
+    if given:
+        if not webhooks.is_valid_secret(given):
+            raise SystemExit("HEXCLAVE_WEBHOOK_SECRET must be whsec_ followed by base64 of 24 to 75 bytes")
+        return given
+    row = (await db.execute(select(Meta).where(Meta.key == "webhook_secret"))).scalar_one_or_none()
+    if row is None:
+        row = Meta(key="webhook_secret", value=webhooks.new_secret())
+        db.add(row)
+    return row.value
 
 
 async def _server_secret(db: AsyncSession, settings: Settings) -> str:
@@ -82,6 +100,8 @@ def banner(state: "State", config_path: Path, project, seconds: float) -> str:
         f"  Requests: {settings.base_url}/requests",
         *([f"  OAuth:    http://{settings.host}:{settings.mock_oauth_port} (mock OAuth server)"]
           if settings.mock_oauth_port else []),
+        f"  Webhooks: {settings.base_url}/webhooks (Svix API: "
+        f"{f'http://{settings.host}:{settings.svix_port}' if settings.svix_port else settings.base_url}/api/v1/app)",
         f"  Store:    {'in memory' if settings.in_memory else settings.data_dir / 'emulator.sqlite3'}",
         f"  Config:   {config_path}",
         f"  Project:  {project.id} ({project.display_name})",
@@ -117,6 +137,7 @@ async def serve(settings: Settings, *, ready: Callable[["State"], None] | None =
             project, keys = await projects.project_for_config_file(db, config_path)
             project.display_name = config_file.rendered["project"].get("displayName") or project.display_name
             secret = await _server_secret(db, settings)
+            webhooks.config_endpoint_secret = await _webhook_secret(db)
             await load_clock_offset(db)
             await db.commit()
 
@@ -128,31 +149,19 @@ async def serve(settings: Settings, *, ready: Callable[["State"], None] | None =
         http_socket = listen_socket(settings.host, settings.port, "HTTP")
         settings.port = http_socket.getsockname()[1]  # the port chosen when 0 was asked for
         state = State(settings, database, TokenSigner(secret, settings.base_url, settings.access_token_seconds),
-                      directory, MailBus(), config_project_id=project.id,
+                      directory, MailBus(), Dispatcher(database), config_project_id=project.id,
                       snapshots=snapshots.Snapshots(None if settings.in_memory else settings.data_dir / "snapshots"),
                       request_log=RequestLog(settings.log_requests))
+        running.push_async_callback(state.webhooks.close)
+        await state.webhooks.resume()
 
         from emulator.http.app import create_app
 
-        app = create_app(state)
-        server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                                        access_log=False, lifespan="off", timeout_graceful_shutdown=2,
-                                        server_header=False))
         background = [asyncio.create_task(config_file.watch()), asyncio.create_task(deliver_scheduled_emails(state)),
-                      asyncio.create_task(renew_subscriptions(state))]
+                      asyncio.create_task(renew_subscriptions(state)), asyncio.create_task(state.webhooks.run())]
         running.push_async_callback(cancel_quietly, *background)
-        serving = asyncio.create_task(server.serve(sockets=[http_socket]))
-
-        async def stop_serving() -> None:
-            server.should_exit = True
-            with contextlib.suppress(BaseException):  # uvicorn exits its task with SystemExit when it cannot bind
-                await serving
-
-        running.push_async_callback(stop_serving)
-        while not server.started:
-            if serving.done():
-                raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
-            await asyncio.sleep(0.005)
+        serving = await serve_app(create_app(state), http_socket, running, f"on {settings.host}:{settings.port}",
+                                  main=True)
         from emulator.mail.smtp import start_smtp
 
         try:
@@ -167,11 +176,19 @@ async def serve(settings: Settings, *, ready: Callable[["State"], None] | None =
             mock_oauth = MockOAuthServer(state)
             running.push_async_callback(mock_oauth.stop)
             await mock_oauth.start(listen_socket(settings.host, settings.mock_oauth_port, "the mock OAuth server"))
+        if settings.svix_port:  # the Svix-compatible API on a port of its own
+            from emulator.http.routes.svix import create_svix_app
+
+            await serve_app(create_svix_app(state), listen_socket(settings.host, settings.svix_port, "the Svix API"),
+                            running, f"the Svix API on {settings.host}:{settings.svix_port}")
         smtp_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         state.environment = {
             **environment.emulator_environment(settings.base_url, smtp_host, settings.smtp_port),
             **environment.app_environment(settings.base_url, project.id, keys.publishable_client_key,
-                                          keys.secret_server_key, keys.super_secret_admin_key)}
+                                          keys.secret_server_key, keys.super_secret_admin_key),
+            # signs the deliveries to endpoints declared in hexclave.config.py (emulatorWebhookEndpoints)
+            "HEXCLAVE_WEBHOOK_SECRET": webhooks.config_endpoint_secret,
+            "STACK_WEBHOOK_SECRET": webhooks.config_endpoint_secret}
         state.started_at = time.monotonic()
         if ready is None:
             print(banner(state, config_path, project, time.perf_counter() - started), flush=True)
@@ -198,6 +215,33 @@ class _Server(uvicorn.Server):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+class _SecondaryServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield  # the main server handles Ctrl+C / SIGTERM; `running` stops this one
+
+
+async def serve_app(app, sock: socket.socket, running: contextlib.AsyncExitStack, where: str, *,
+                    main: bool = False) -> asyncio.Task:
+    """Serve an ASGI app with uvicorn on a bound socket until `running` closes; returns once it serves. Only the
+    main server handles Ctrl+C and SIGTERM; the others stop with it."""
+    server = (_Server if main else _SecondaryServer)(uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2, server_header=False))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+
+    async def stop_serving() -> None:
+        server.should_exit = True
+        with contextlib.suppress(BaseException):  # uvicorn exits its task with SystemExit when it cannot bind
+            await serving
+
+    running.push_async_callback(stop_serving)
+    while not server.started:
+        if serving.done():
+            raise SystemExit(f"could not serve {where}")
+        await asyncio.sleep(0.005)
+    return serving
 
 
 def listen_socket(host: str, port: int, what: str) -> socket.socket:
@@ -263,6 +307,7 @@ def run_loop(main: Coroutine) -> None:
 def run(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # webhook deliveries would log every POST
     try:
         run_loop(serve(settings))
     except KeyboardInterrupt:

@@ -60,6 +60,7 @@ class Settings:
     port: int = 26701
     smtp_port: int = 26725
     mock_oauth_port: int | None = None  # the optional second port mimicking the reference's mock OAuth server
+    svix_port: int | None = None  # the optional port serving the Svix-compatible API alone
     data_dir: Path = Path(".hexclave")
     in_memory: bool = False
     config_path: Path | None = None

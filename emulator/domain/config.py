@@ -224,6 +224,8 @@ SCHEMA = Obj(
     domains=Obj(allowLocalhost=BOOL, trustedDomains=Record(Obj(baseUrl=STR, handlerPath=STR))),
     dataVault=Obj(stores=Record(Obj(displayName=STR))),
     dbSync=Obj(externalDatabases=Record(Obj(type=Scalar(str, name="a string", choices=("postgres",)), connectionString=STR))),
+    # Emulator only: webhook endpoints of this project, keyed by their Svix uid, signed with HEXCLAVE_WEBHOOK_SECRET.
+    emulatorWebhookEndpoints=Record(Obj(url=STR, description=STR, eventTypes=TRUE_SET)),
 )
 
 DEFAULTS: dict[str, Any] = {

@@ -295,7 +295,7 @@ async def resolve_user(db: AsyncSession, project: ProjectView, provider: dict[st
                       primary_email_auth_enabled=email_auth)
     current = await users.get(db, project, info["projectUserId"]) if info.get("projectUserId") else None
     if current is not None and current.is_anonymous:  # an anonymous user signing in with a provider is upgraded
-        await users.apply_update(db, project, current, {**fields, "is_anonymous": False}, rounds=rounds)
+        await users.update(db, project, current, {**fields, "is_anonymous": False}, rounds=rounds)
         user = current
     else:
         user = await users.create(db, project, fields, rounds=rounds)

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.clock import now_millis
+from emulator.domain import webhooks
 from emulator.domain.projects import ProjectView
 from emulator.errors import E
 from emulator.store.models import ProjectPermissionGrant, TeamMember, TeamPermissionGrant, User
@@ -137,13 +138,16 @@ async def require_team_permission(db: AsyncSession, project: ProjectView, team_i
 
 
 async def grant_team_permission(db: AsyncSession, project: ProjectView, team_id: str, user_id: str,
-                                permission_id: str) -> dict[str, str]:
+                                permission_id: str, *, announce: bool = True) -> dict[str, str]:
     _check_grantable(project.config, "team", permission_id)
     if await db.get(TeamPermissionGrant, (team_id, user_id, permission_id)) is None:
         db.add(TeamPermissionGrant(team_id=team_id, user_id=user_id, permission_id=permission_id,
                                    project_id=project.id, created_at_millis=now_millis()))
         await db.flush()
-    return {"id": permission_id, "user_id": user_id, "team_id": team_id}
+    granted = {"id": permission_id, "user_id": user_id, "team_id": team_id}
+    if announce:
+        await webhooks.emit(db, project, "team_permission.created", granted)
+    return granted
 
 
 async def revoke_team_permission(db: AsyncSession, project: ProjectView, team_id: str, user_id: str,
@@ -154,16 +158,21 @@ async def revoke_team_permission(db: AsyncSession, project: ProjectView, team_id
     await db.execute(delete(TeamPermissionGrant).where(
         TeamPermissionGrant.team_id == team_id, TeamPermissionGrant.user_id == user_id,
         TeamPermissionGrant.permission_id == permission_id))
+    await webhooks.emit(db, project, "team_permission.deleted",
+                        {"id": permission_id, "team_id": team_id, "user_id": user_id})
 
 
 async def grant_project_permission(db: AsyncSession, project: ProjectView, user_id: str,
-                                   permission_id: str) -> dict[str, str]:
+                                   permission_id: str, *, announce: bool = True) -> dict[str, str]:
     _check_grantable(project.config, "project", permission_id)
     if await db.get(ProjectPermissionGrant, (user_id, permission_id)) is None:
         db.add(ProjectPermissionGrant(user_id=user_id, permission_id=permission_id, project_id=project.id,
                                       created_at_millis=now_millis()))
         await db.flush()
-    return {"id": permission_id, "user_id": user_id}
+    granted = {"id": permission_id, "user_id": user_id}
+    if announce:
+        await webhooks.emit(db, project, "project_permission.created", granted)
+    return granted
 
 
 async def revoke_project_permission(db: AsyncSession, project: ProjectView, user_id: str, permission_id: str) -> None:
@@ -172,19 +181,21 @@ async def revoke_project_permission(db: AsyncSession, project: ProjectView, user
         raise E.permission_not_found(permission_id)
     await db.execute(delete(ProjectPermissionGrant).where(
         ProjectPermissionGrant.user_id == user_id, ProjectPermissionGrant.permission_id == permission_id))
+    await webhooks.emit(db, project, "project_permission.deleted", {"id": permission_id, "user_id": user_id})
 
 
 async def grant_team_defaults(db: AsyncSession, project: ProjectView, team_id: str, user_id: str,
-                              kind: Literal["creator", "member"]) -> list[str]:
+                              kind: Literal["creator", "member"], *, announce: bool) -> list[str]:
     """Grant `rbac.defaultPermissions.teamCreator` or `.teamMember` to a user who just joined a team."""
     key = "teamCreator" if kind == "creator" else "teamMember"
     ids = [pid for pid, on in project.config["rbac"]["defaultPermissions"][key].items() if on]
     for pid in ids:
-        await grant_team_permission(db, project, team_id, user_id, pid)
+        await grant_team_permission(db, project, team_id, user_id, pid, announce=announce)
     return ids
 
 
 async def grant_sign_up_defaults(db: AsyncSession, project: ProjectView, user_id: str) -> None:
+    """Granted as part of the sign-up, which the platform announces as user.created only."""
     for pid, on in project.config["rbac"]["defaultPermissions"]["signUp"].items():
         if on:
-            await grant_project_permission(db, project, user_id, pid)
+            await grant_project_permission(db, project, user_id, pid, announce=False)

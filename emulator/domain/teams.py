@@ -7,7 +7,7 @@ from typing import Any, Literal
 from sqlalchemy import delete as sql_delete, select, update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain import permissions
+from emulator.domain import permissions, webhooks
 from emulator.clock import now_millis
 from emulator.domain.payments import purchases
 from emulator.domain.projects import INTERNAL_PROJECT_ID, ProjectView
@@ -62,30 +62,40 @@ async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], c
     if project.id == INTERNAL_PROJECT_ID:  # a team that may own projects starts on the dashboard's free plan
         free = project.config["payments"]["products"]["free"]
         await purchases.grant_product(db, project, "team", team.id, free, "free", None, 1, "TEST_MODE")
+    await webhooks.emit(db, project, "team.created", server_shape(team))
     return team
 
 
-def update(team: Team, data: dict[str, Any]) -> None:
+async def update(db: AsyncSession, project: ProjectView, team: Team, data: dict[str, Any]) -> None:
     for field in EDITABLE_FIELDS:
         if field in data:
             setattr(team, field, data[field])
+    await db.flush()
+    await webhooks.emit(db, project, "team.updated", server_shape(team))
 
 
-async def delete(db: AsyncSession, team: Team) -> None:
+async def delete(db: AsyncSession, project: ProjectView, team: Team) -> None:
     await _unselect(db, team.id)
     await db.delete(team)
     await db.flush()
+    await webhooks.emit(db, project, "team.deleted", {"id": team.id})
 
 
 async def add_member(db: AsyncSession, project: ProjectView, team: Team, user_id: str,
                      kind: Literal["creator", "member"] = "member") -> TeamMember:
-    """Add a user to a team with the config's default permissions for creators or members."""
+    """Add a user to a team with the config's default permissions for creators or members.
+
+    Like the platform, a member who joins (through the membership API or an invitation) is announced, with each
+    permission they get; a team's creator is not (team.created tells of the team)."""
     if await db.get(TeamMember, (team.id, user_id)) is not None:
         raise E.team_membership_already_exists()
     member = TeamMember(team_id=team.id, user_id=user_id, project_id=project.id, created_at_millis=now_millis())
     db.add(member)
     await db.flush()
-    await permissions.grant_team_defaults(db, project, team.id, user_id, kind)
+    announce = kind == "member"
+    if announce:
+        await webhooks.emit(db, project, "team_membership.created", {"team_id": team.id, "user_id": user_id})
+    await permissions.grant_team_defaults(db, project, team.id, user_id, kind, announce=announce)
     return member
 
 
@@ -96,6 +106,7 @@ async def remove_member(db: AsyncSession, project: ProjectView, team_id: str, us
                                                            TeamPermissionGrant.user_id == user_id))
     await db.delete(member)
     await db.flush()
+    await webhooks.emit(db, project, "team_membership.deleted", {"team_id": team_id, "user_id": user_id})
 
 
 async def _unselect(db: AsyncSession, team_id: str, user_id: str | None = None) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain import permissions, teams
+from emulator.domain import permissions, teams, webhooks
 from emulator.domain.passwords import check_imported_hash, hash_password
 from emulator.clock import now_millis
 from emulator.domain.projects import ProjectView
@@ -253,16 +253,37 @@ async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], *
                             email=provider.get("email"), allow_sign_in=True, allow_connected_accounts=True,
                             created_at_millis=now_millis()))
     await permissions.grant_sign_up_defaults(db, project, user.id)
+    created = await render(db, user, project)  # the platform announces the user as it was before its personal team
     if project.config["teams"]["createPersonalTeamOnSignUp"]:
         primary = primary_channel(user)
         await teams.create_personal_team(db, project, user, primary.value if primary else None)
     await db.flush()
+    await webhooks.emit(db, project, "user.created", created)
     return user
 
 
-async def delete_user(db: AsyncSession, user: User) -> None:
+async def update(db: AsyncSession, project: ProjectView, user: User, data: dict[str, Any], *, rounds: int,
+                 keep_session_id: str | None = None) -> None:
+    """Apply an update to an existing user and announce it (user.updated, with the user as it now is)."""
+    await apply_update(db, project, user, data, rounds=rounds, keep_session_id=keep_session_id)
+    await announce_update(db, project, user)
+
+
+async def announce_update(db: AsyncSession, project: ProjectView, user: User) -> None:
+    await db.flush()
+    await webhooks.emit(db, project, "user.updated", await render(db, user, project))
+
+
+async def delete_user(db: AsyncSession, project: ProjectView, user: User) -> None:
+    """Delete a user; announced as the platform does: team_membership.deleted per team, then user.deleted."""
+    team_ids = list((await db.execute(
+        select(TeamMember.team_id).join(Team, Team.id == TeamMember.team_id).where(TeamMember.user_id == user.id)
+        .order_by(Team.created_at_millis, Team.id))).scalars())
     await db.delete(user)
     await db.flush()
+    for team_id in team_ids:
+        await webhooks.emit(db, project, "team_membership.deleted", {"team_id": team_id, "user_id": user.id})
+    await webhooks.emit(db, project, "user.deleted", {"id": user.id, "teams": [{"id": t} for t in team_ids]})
 
 
 def _truthy(value: Any) -> bool:

@@ -21,6 +21,7 @@ from emulator.http.routes import payments
 from emulator.http.routes import browser_uploads, cli_auth, data_vault
 from emulator.http.routes import dashboard
 from emulator.http.routes import testkit
+from emulator.http.routes import svix, webhooks
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -50,7 +51,8 @@ def api_routes() -> list:
             *internal.api.routes,
             *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes,
             *payments.api.routes,
-            *cli_auth.api.routes, *data_vault.api.routes, *browser_uploads.api.routes, *testkit.routes]
+            *cli_auth.api.routes, *data_vault.api.routes, *browser_uploads.api.routes, *testkit.routes,
+            *webhooks.api.routes, *webhooks.routes, *svix.routes]
 
 
 def response_dialect(request_headers: dict[bytes, bytes]) -> bytes:
@@ -133,6 +135,7 @@ def create_app(state, extra_routes: list | None = None) -> Starlette:
             *dashboard.routes,
             *oauth_sim.routes,
             *checkout.routes,
+            *webhooks.page_routes,
             *(extra_routes or []),
         ],
         exception_handlers={HTTPException: http_error},

@@ -470,6 +470,27 @@ class DataVaultEntry(Base):
     store_id: Mapped[str] = mapped_column(String)
     hashed_key: Mapped[str] = mapped_column(Text)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+class WebhookEndpoint(Base):
+    """A Svix endpoint (`ep_…`) of a project's webhook application: where its events are delivered."""
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    uid: Mapped[str | None] = mapped_column(String)
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    secret: Mapped[str] = mapped_column(String)  # whsec_…
+    # After a rotation the previous secret also signs until it expires (Svix's grace period).
+    previous_secret: Mapped[str | None] = mapped_column(String)
+    previous_secret_expires_at_millis: Mapped[int | None] = mapped_column(Integer)
+    event_types: Mapped[Any] = mapped_column(JSON)  # null: every event type
+    channels: Mapped[Any] = mapped_column(JSON)
+    metadata_: Mapped[Any] = mapped_column("metadata", JSON, default=dict)
+    headers: Mapped[Any] = mapped_column(JSON, default=dict)
+    throttle_rate: Mapped[int | None] = mapped_column(Integer)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Start of the current run of failed attempts; Svix disables an endpoint that keeps failing for 5 days.
+    failing_since_millis: Mapped[int | None] = mapped_column(Integer)
+    from_config: Mapped[bool] = mapped_column(Boolean, default=False)  # declared in hexclave.config.py
     created_at_millis: Mapped[int] = mapped_column(Integer)
     updated_at_millis: Mapped[int] = mapped_column(Integer)
 
@@ -517,3 +538,43 @@ class AnalyticsEvent(Base):
     session_replay_segment_id: Mapped[str] = mapped_column(String)
     batch_id: Mapped[str] = mapped_column(String)
     received_at_millis: Mapped[int] = mapped_column(Integer)
+class WebhookMessage(Base):
+    """A Svix message (`msg_…`): one event of a project, delivered to each endpoint that takes its type."""
+    __tablename__ = "webhook_messages"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    event_type: Mapped[str] = mapped_column(String)
+    event_id: Mapped[str | None] = mapped_column(String)
+    channels: Mapped[Any] = mapped_column(JSON)
+    payload: Mapped[Any] = mapped_column(JSON)
+    created_at_millis: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class WebhookDelivery(Base):
+    """A message's delivery to one endpoint: its status and, while failing, when the next retry is due."""
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at_millis"),)
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    message_id: Mapped[str] = mapped_column(String, index=True)
+    endpoint_id: Mapped[str] = mapped_column(String, index=True)
+    status: Mapped[int] = mapped_column(Integer)  # Svix MessageStatus: 0 success, 1 pending, 2 fail, 3 sending
+    attempts_made: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at_millis: Mapped[int | None] = mapped_column(Integer)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class WebhookAttempt(Base):
+    """One HTTP POST of a message to an endpoint (`atmpt_…`)."""
+    __tablename__ = "webhook_attempts"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    message_id: Mapped[str] = mapped_column(String, index=True)
+    endpoint_id: Mapped[str] = mapped_column(String, index=True)
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[int] = mapped_column(Integer)  # 0 success, 2 fail
+    trigger_type: Mapped[int] = mapped_column(Integer)  # 0 scheduled, 1 manual (resend)
+    response_status_code: Mapped[int] = mapped_column(Integer)  # 0 when no HTTP answer came
+    response: Mapped[str] = mapped_column(Text, default="")
+    response_duration_ms: Mapped[int] = mapped_column(Integer)
+    created_at_millis: Mapped[int] = mapped_column(Integer, index=True)

@@ -46,7 +46,7 @@ async def password_sign_up(ctx: Ctx):
     rounds = ctx.state.settings.bcrypt_rounds
     if ctx.user is not None and ctx.user.is_anonymous:  # signing up with an anonymous session upgrades that user
         user = ctx.user
-        await users.apply_update(ctx.db, ctx.project, user, {**fields, "is_anonymous": False}, rounds=rounds,
+        await users.update(ctx.db, ctx.project, user, {**fields, "is_anonymous": False}, rounds=rounds,
                                  keep_session_id=ctx.auth.refresh_token_id)
     else:
         user = await users.create(ctx.db, ctx.project, fields, rounds=rounds)
@@ -145,7 +145,7 @@ async def otp_sign_in(ctx: Ctx):
     rounds = ctx.state.settings.bcrypt_rounds
     if user is None and ctx.user is not None and ctx.user.is_anonymous:
         user = ctx.user
-        await users.apply_update(ctx.db, ctx.project, user, {**fields, "is_anonymous": False}, rounds=rounds)
+        await users.update(ctx.db, ctx.project, user, {**fields, "is_anonymous": False}, rounds=rounds)
     elif user is None:
         user = await users.create(ctx.db, ctx.project, fields, rounds=rounds)
     response = await sessions.sign_in_unless_mfa(ctx.db, ctx.state.signer, ctx.project, user, is_new_user=is_new_user)
@@ -189,6 +189,7 @@ async def password_reset(ctx: Ctx):
     check_strength(ctx.body["password"])
     user = await reset_code_user(ctx, consume=True)
     user.password_hash = hash_password(ctx.body["password"], ctx.state.settings.bcrypt_rounds)
+    await users.announce_update(ctx.db, ctx.project, user)  # the platform resets through its user update
     return success()
 
 

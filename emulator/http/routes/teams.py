@@ -107,8 +107,7 @@ async def update_team(ctx: Ctx):
     if ctx.is_client:
         await permissions.require_team_permission(ctx.db, ctx.project, team_id, signed_in_user_id(ctx), "$update_team")
     team = await teams.require(ctx.db, ctx.project, team_id)
-    teams.update(team, ctx.body)
-    await ctx.db.flush()
+    await teams.update(ctx.db, ctx.project, team, ctx.body)
     return shape(ctx, team)
 
 
@@ -117,7 +116,7 @@ async def delete_team(ctx: Ctx):
     team_id = ctx.params["team_id"]
     if ctx.is_client:
         await permissions.require_team_permission(ctx.db, ctx.project, team_id, signed_in_user_id(ctx), "$delete_team")
-    await teams.delete(ctx.db, await teams.require(ctx.db, ctx.project, team_id))
+    await teams.delete(ctx.db, ctx.project, await teams.require(ctx.db, ctx.project, team_id))
     return success()
 
 

@@ -71,8 +71,7 @@ async def update(ctx: Ctx, user) -> dict:
     body = ctx.body
     if ctx.is_client and body.get("profile_image_url") and not is_image_data_url(body["profile_image_url"]):
         raise StatusError(400, "Invalid profile image URL")
-    await users.apply_update(ctx.db, ctx.project, user, body, rounds=ctx.state.settings.bcrypt_rounds)
-    await ctx.db.flush()
+    await users.update(ctx.db, ctx.project, user, body, rounds=ctx.state.settings.bcrypt_rounds)
     return await shape_for(ctx, user)
 
 
@@ -99,7 +98,7 @@ async def delete_me(ctx: Ctx):
     user = me(ctx)
     if ctx.is_client and not ctx.project.config["users"]["allowClientUserDeletion"]:
         raise StatusError(400, "Client user deletion is not enabled for this project")
-    await users.delete_user(ctx.db, user)
+    await users.delete_user(ctx.db, ctx.project, user)
     return success()
 
 
@@ -132,6 +131,6 @@ async def update_user(ctx: Ctx):
 
 @api("/users/{user_id}", "DELETE", access=SERVER, params=USER_PARAMS, query=LIST_QUERY)
 async def delete_user(ctx: Ctx):
-    await users.delete_user(ctx.db, await users.require(ctx.db, ctx.project, ctx.params["user_id"]))
+    await users.delete_user(ctx.db, ctx.project, await users.require(ctx.db, ctx.project, ctx.params["user_id"]))
     return success()
 
