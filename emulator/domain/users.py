@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain import permissions, teams
+from emulator.domain import passkeys, permissions, teams
 from emulator.domain.passwords import check_imported_hash, hash_password
 from emulator.clock import now_millis
 from emulator.domain.projects import ProjectView
@@ -192,6 +192,7 @@ async def apply_update(db: AsyncSession, project: ProjectView, user: User, data:
             setattr(user, field, data[field])
     if "passkey_auth_enabled" in data:
         user.passkey_auth_enabled = False
+        await passkeys.remove(db, user.id)
     if "restricted_by_admin" in data:
         user.restricted_by_admin = data["restricted_by_admin"]
         if not data["restricted_by_admin"]:
