@@ -51,10 +51,11 @@ class SoftAuthenticator:
                 "response": {"clientDataJSON": b64url(self._client_data("webauthn.create", options["challenge"], origin)),
                              "attestationObject": b64url(attestation), "transports": ["internal"]}}
 
-    def get(self, options: dict[str, Any], origin: str, user_handle: str = "") -> dict[str, Any]:
-        """navigator.credentials.get(): signs authenticator data and the client data hash with the key."""
+    def get(self, options: dict[str, Any], origin: str, user_handle: str = "", rp_id: str | None = None) -> dict[str, Any]:
+        """navigator.credentials.get(): signs authenticator data and the client data hash with the key. `rp_id`
+        (default: the origin's host) lets a test forge a mismatch."""
         self.counter += 1
-        rp_id = urlsplit(origin).hostname
+        rp_id = rp_id or urlsplit(origin).hostname
         auth_data = hashlib.sha256(rp_id.encode()).digest() + bytes([UP | UV]) + self.counter.to_bytes(4, "big")
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
         signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
