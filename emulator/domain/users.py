@@ -181,9 +181,6 @@ async def apply_update(db: AsyncSession, project: ProjectView, user: User, data:
         raise StatusError(400, "OTP auth not enabled in the project")
     if data.get("passkey_auth_enabled"):
         raise StatusError(400, "Cannot enable passkey auth through this endpoint; register a passkey instead.")
-    restricted = data.get("restricted_by_admin", user.restricted_by_admin)
-    if not restricted and (data.get("restricted_by_admin_reason") or data.get("restricted_by_admin_private_details")):
-        raise StatusError(400, "restricted_by_admin_reason requires restricted_by_admin=true")
 
     if "display_name" in data:
         user.display_name = data["display_name"] or None
