@@ -232,6 +232,24 @@ class E:
         return _ke("SIGN_UP_NOT_ENABLED", 400, "Creating new accounts is not enabled for this project.")
 
     @staticmethod
+    def sign_up_rejected() -> KnownError:
+        # The rule's own message is for the project's admins only, so it is never shown here.
+        message = "Your sign up was rejected by an administrator's sign-up rule."
+        return _ke("SIGN_UP_REJECTED", 403, message, message=message)
+
+    @staticmethod
+    def passkey_authentication_not_enabled() -> KnownError:
+        return _ke("PASSKEY_AUTHENTICATION_NOT_ENABLED", 400, "Passkey authentication is not enabled for this project.")
+
+    @staticmethod
+    def passkey_registration_failed(reason: str) -> KnownError:
+        return _ke("PASSKEY_REGISTRATION_FAILED", 400, reason)
+
+    @staticmethod
+    def passkey_authentication_failed(reason: str) -> KnownError:
+        return _ke("PASSKEY_AUTHENTICATION_FAILED", 400, reason)
+
+    @staticmethod
     def password_authentication_not_enabled() -> KnownError:
         return _ke("PASSWORD_AUTHENTICATION_NOT_ENABLED", 400, "Password authentication is not enabled for this project.")
 

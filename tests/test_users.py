@@ -413,11 +413,18 @@ def test_update_restriction(emu):
 
 
 def test_update_restriction_reason_requires_restriction(emu):
+    """The platform's schema test: reason and private details only with restricted_by_admin: true in the body."""
     u = create_user(emu)
     r = call(emu, "PATCH", f"/users/{u['id']}", access="server", json={"restricted_by_admin_reason": "why"})
-    text_error(r, 400, "restricted_by_admin_reason requires restricted_by_admin=true")
+    assert schema_error(r, "PATCH", f"/api/v1/users/{u['id']}") == [
+        "restricted_by_admin_reason must be null when restricted_by_admin is not true"]
+    r = call(emu, "PATCH", f"/users/{u['id']}", access="server",
+             json={"restricted_by_admin": False, "restricted_by_admin_private_details": "note"})
+    assert schema_error(r, "PATCH", f"/api/v1/users/{u['id']}") == [
+        "restricted_by_admin_private_details must be null when restricted_by_admin is not true"]
     r = call(emu, "POST", "/users", access="server", json={"restricted_by_admin_reason": "why"})
-    text_error(r, 400, "restricted_by_admin_reason requires restricted_by_admin=true")
+    assert schema_error(r, "POST", "/api/v1/users") == [
+        "restricted_by_admin_reason must be null when restricted_by_admin is not true"]
 
 
 def test_make_anonymous_user_regular(emu):

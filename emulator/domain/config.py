@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulator.domain import sign_up_rules
+
 log = logging.getLogger("hexclave.config")
 
 
@@ -284,6 +286,7 @@ def validate(config: Any) -> dict[str, Any]:
     SCHEMA.check(config, "", errors)
     if not errors:
         errors += payments_problems(config.get("payments"))
+        errors += sign_up_rules.condition_problems(config)
     if errors:
         raise ConfigInvalid(errors)
     return config

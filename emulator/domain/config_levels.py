@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import config as config_mod
-from emulator.domain import config_writer
+from emulator.domain import config_writer, sign_up_rules
 from emulator.domain.config import AnyValue, Obj, Record, Scalar, Spec
 from emulator.domain.projects import ProjectDirectory
 from emulator.errors import StatusError
@@ -126,7 +126,11 @@ def override_error(level: str, override: Any) -> str | None:
             return f"The key {json.dumps(key)} is not valid (nested object not found in schema: {json.dumps(prefix)})."
         if (problem := _value_error(spec, value, key)):
             return problem
-    return None
+    try:
+        problems = sign_up_rules.condition_problems(config_mod.nest(override))
+    except ValueError:  # conflicting dotted keys: rendering reports them
+        problems = []
+    return f"Invalid sign-up rule condition: {problems[0]}" if problems else None
 
 
 def parse(level: str, text: str) -> dict[str, Any]:

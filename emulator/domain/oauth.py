@@ -20,6 +20,7 @@ from emulator.domain import oauth_sim as sim
 from emulator.domain import sessions, users
 from emulator.clock import now_millis
 from emulator.domain.projects import ProjectView, is_trusted_url
+from emulator.domain.sign_up import SignUpMethod, sign_up
 from emulator.errors import E, KnownError, StatusError
 from emulator.settings import env
 from emulator.store.models import (ContactChannel, OAuthAccount, OAuthAuthorizationCode, OAuthOuterInfo,
@@ -261,7 +262,8 @@ class Resolved:
 
 
 async def resolve_user(db: AsyncSession, project: ProjectView, provider: dict[str, Any], info: dict[str, Any],
-                       who: sim.PlatformUserInfo, token_set: dict[str, Any], *, rounds: int) -> Resolved:
+                       who: sim.PlatformUserInfo, token_set: dict[str, Any], *, rounds: int,
+                       request_country: str | None = None) -> Resolved:
     """Link, sign in, merge by email, or sign up: the reference's order (contract §1.2 step 5)."""
     provider_id = provider["id"]
     scopes = sim.scopes_of(info["innerScope"]) if "innerScope" in info else \
@@ -294,11 +296,9 @@ async def resolve_user(db: AsyncSession, project: ProjectView, provider: dict[st
         fields.update(primary_email=who.email, primary_email_verified=who.email_verified,
                       primary_email_auth_enabled=email_auth)
     current = await users.get(db, project, info["projectUserId"]) if info.get("projectUserId") else None
-    if current is not None and current.is_anonymous:  # an anonymous user signing in with a provider is upgraded
-        await users.update(db, project, current, {**fields, "is_anonymous": False}, rounds=rounds)
-        user = current
-    else:
-        user = await users.create(db, project, fields, rounds=rounds)
+    # An anonymous user signing in with a provider is upgraded.
+    user = await sign_up(db, project, fields, SignUpMethod("oauth", provider_id, request_country), current=current,
+                         rounds=rounds)
     account = await _add_account(db, project.id, user.id, provider_id, who.account_id, who.email)
     await store_provider_tokens(db, project.id, account.id, token_set, scopes)
     return Resolved(user.id, True)

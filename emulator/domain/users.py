@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain import permissions, teams, webhooks
+from emulator.domain import passkeys, permissions, teams, webhooks
 from emulator.domain.passwords import check_imported_hash, hash_password
 from emulator.clock import now_millis
 from emulator.domain.projects import ProjectView
@@ -181,9 +181,6 @@ async def apply_update(db: AsyncSession, project: ProjectView, user: User, data:
         raise StatusError(400, "OTP auth not enabled in the project")
     if data.get("passkey_auth_enabled"):
         raise StatusError(400, "Cannot enable passkey auth through this endpoint; register a passkey instead.")
-    restricted = data.get("restricted_by_admin", user.restricted_by_admin)
-    if not restricted and (data.get("restricted_by_admin_reason") or data.get("restricted_by_admin_private_details")):
-        raise StatusError(400, "restricted_by_admin_reason requires restricted_by_admin=true")
 
     if "display_name" in data:
         user.display_name = data["display_name"] or None
@@ -192,6 +189,7 @@ async def apply_update(db: AsyncSession, project: ProjectView, user: User, data:
             setattr(user, field, data[field])
     if "passkey_auth_enabled" in data:
         user.passkey_auth_enabled = False
+        await passkeys.remove(db, user.id)
     if "restricted_by_admin" in data:
         user.restricted_by_admin = data["restricted_by_admin"]
         if not data["restricted_by_admin"]:

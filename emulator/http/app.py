@@ -22,6 +22,7 @@ from emulator.http.routes import browser_uploads, cli_auth, data_vault
 from emulator.http.routes import dashboard
 from emulator.http.routes import testkit
 from emulator.http.routes import svix, webhooks
+from emulator.http.routes import passkeys, sign_up_rules
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -52,7 +53,7 @@ def api_routes() -> list:
             *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes,
             *payments.api.routes,
             *cli_auth.api.routes, *data_vault.api.routes, *browser_uploads.api.routes, *testkit.routes,
-            *webhooks.api.routes, *webhooks.routes, *svix.routes]
+            *webhooks.api.routes, *webhooks.routes, *svix.routes, *passkeys.api.routes, *sign_up_rules.api.routes]
 
 
 def response_dialect(request_headers: dict[bytes, bytes]) -> bytes:

@@ -57,6 +57,11 @@ class Ctx:
         return self.auth.user if self.auth else None
 
     @property
+    def request_country(self) -> str | None:
+        """The client's country from the geo headers a CDN in front of the platform adds (the emulator trusts them)."""
+        return self.request.headers.get("x-vercel-ip-country") or self.request.headers.get("cf-ipcountry") or None
+
+    @property
     def is_client(self) -> bool:
         return self.auth.access_type == "client"
 

@@ -578,3 +578,16 @@ class WebhookAttempt(Base):
     response: Mapped[str] = mapped_column(Text, default="")
     response_duration_ms: Mapped[int] = mapped_column(Integer)
     created_at_millis: Mapped[int] = mapped_column(Integer, index=True)
+class PasskeyCredential(Base):
+    """A user's passkey (the platform keeps one per user): the verified credential id, its COSE public key and
+    signature counter."""
+    __tablename__ = "passkey_credentials"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    credential_id: Mapped[str] = mapped_column(String, index=True)  # base64url
+    public_key: Mapped[str] = mapped_column(Text)  # base64url of the COSE key
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    transports: Mapped[Any] = mapped_column(JSON, nullable=True)
+    device_type: Mapped[str | None] = mapped_column(String)
+    created_at_millis: Mapped[int] = mapped_column(Integer)

@@ -7,6 +7,7 @@ from emulator.domain import codes, emails, oauth, sessions, users
 from emulator.domain.contact_channels import send_verification
 from emulator.domain.passwords import MAX_LENGTH, check_strength, hash_password, verify_password
 from emulator.domain.projects import is_trusted_url
+from emulator.domain.sign_up import SignUpMethod, sign_up
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.auth import header
@@ -43,13 +44,10 @@ async def password_sign_up(ctx: Ctx):
         raise E.sign_up_not_enabled()
     check_strength(body["password"])
     fields = {"primary_email": body["email"], "primary_email_auth_enabled": True, "password": body["password"]}
-    rounds = ctx.state.settings.bcrypt_rounds
-    if ctx.user is not None and ctx.user.is_anonymous:  # signing up with an anonymous session upgrades that user
-        user = ctx.user
-        await users.update(ctx.db, ctx.project, user, {**fields, "is_anonymous": False}, rounds=rounds,
-                                 keep_session_id=ctx.auth.refresh_token_id)
-    else:
-        user = await users.create(ctx.db, ctx.project, fields, rounds=rounds)
+    # Signing up with an anonymous session upgrades that user.
+    user = await sign_up(ctx.db, ctx.project, fields, SignUpMethod("password", request_country=ctx.request_country),
+                         current=ctx.user, rounds=ctx.state.settings.bcrypt_rounds,
+                         keep_session_id=ctx.auth.refresh_token_id)
     if callback:
         await send_verification(ctx.db, ctx.state.mail, ctx.project, user, users.primary_channel(user), callback)
     # An upgraded anonymous user may already have a TOTP secret
@@ -142,12 +140,9 @@ async def otp_sign_in(ctx: Ctx):
     is_new_user = user is None
     fields = {"primary_email": email, "primary_email_verified": True, "primary_email_auth_enabled": True,
               "otp_auth_enabled": True}
-    rounds = ctx.state.settings.bcrypt_rounds
-    if user is None and ctx.user is not None and ctx.user.is_anonymous:
-        user = ctx.user
-        await users.update(ctx.db, ctx.project, user, {**fields, "is_anonymous": False}, rounds=rounds)
-    elif user is None:
-        user = await users.create(ctx.db, ctx.project, fields, rounds=rounds)
+    if user is None:
+        user = await sign_up(ctx.db, ctx.project, fields, SignUpMethod("otp", request_country=ctx.request_country),
+                             current=ctx.user, rounds=ctx.state.settings.bcrypt_rounds)
     response = await sessions.sign_in_unless_mfa(ctx.db, ctx.state.signer, ctx.project, user, is_new_user=is_new_user)
     return {**response, "is_new_user": is_new_user}
 

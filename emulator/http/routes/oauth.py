@@ -132,7 +132,7 @@ async def _finish_callback(ctx: Ctx, project, row, info: dict[str, Any], params:
     who, token_set = await oauth.provider_user(ctx.db, ctx.state.signer.secret, provider, info, params)
     oauth.check_outer_request(project, info)
     resolved = await oauth.resolve_user(ctx.db, project, provider, info, who, token_set,
-                                        rounds=ctx.state.settings.bcrypt_rounds)
+                                        rounds=ctx.state.settings.bcrypt_rounds, request_country=ctx.request_country)
     code = await oauth.issue_authorization_code(
         ctx.db, project, resolved.user_id, redirect_uri=info["redirectUri"], code_challenge=info["codeChallenge"],
         code_challenge_method=info["codeChallengeMethod"], new_user=resolved.new_user,

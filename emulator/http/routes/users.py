@@ -47,8 +47,19 @@ SERVER_CREATE_FIELDS = {
 }
 
 
+def restriction_consistency(body: dict, path: str) -> str | None:
+    """The platform's schema test: a reason or private details only together with restricted_by_admin: true."""
+    if body.get("restricted_by_admin") is not True:
+        for field in ("restricted_by_admin_reason", "restricted_by_admin_private_details"):
+            if body.get(field) is not None:
+                return f"{field} must be null when restricted_by_admin is not true"
+    return None
+
+
 def update_body(access_type: str | None) -> v.Obj:
-    return v.Obj(CLIENT_UPDATE_FIELDS if access_type == "client" else SERVER_UPDATE_FIELDS, required=True)
+    if access_type == "client":
+        return v.Obj(CLIENT_UPDATE_FIELDS, required=True)
+    return v.Obj(SERVER_UPDATE_FIELDS, required=True, test=restriction_consistency)
 
 
 USER_PARAMS = v.Obj({"user_id": UserIdOrMe(required=True)})
@@ -109,7 +120,7 @@ async def list_users(ctx: Ctx):
     return await users.list_users(ctx.db, ctx.project, q)
 
 
-@api("/users", "POST", access=SERVER, body=v.Obj(SERVER_CREATE_FIELDS, required=True))
+@api("/users", "POST", access=SERVER, body=v.Obj(SERVER_CREATE_FIELDS, required=True, test=restriction_consistency))
 async def create_user(ctx: Ctx):
     user = await users.create(ctx.db, ctx.project, ctx.body, rounds=ctx.state.settings.bcrypt_rounds)
     shape = await users.render(ctx.db, user, ctx.project)
