@@ -28,13 +28,16 @@ def main() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".hexclave"),
               show_default=True, help="Where the SQLite data file lives.")
 @click.option("--in-memory", is_flag=True, help="Keep all data in memory; nothing is written to disk.")
+@click.option("--dashboard-url", help="Base URL that purchase URLs point at, as the platform points them at its "
+              "dashboard (default: this emulator's own checkout page).")
 def start(config_path: Path | None, port: int, smtp_port: int, mock_oauth_port: int | None, host: str, data_dir: Path,
-          in_memory: bool) -> None:
+          in_memory: bool, dashboard_url: str | None) -> None:
     """Start the emulator."""
     from emulator.server import run
 
     run(Settings.from_env(host=host, port=port, smtp_port=smtp_port, mock_oauth_port=mock_oauth_port,
-                          data_dir=data_dir, in_memory=in_memory, config_path=config_path))
+                          data_dir=data_dir, in_memory=in_memory, config_path=config_path,
+                          dashboard_url=dashboard_url))
 
 
 @main.group()

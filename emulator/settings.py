@@ -42,6 +42,8 @@ class Settings:
     access_token_seconds: float = 600
     bcrypt_rounds: int = 4
     server_secret: str | None = None
+    # Where purchase URLs point (the platform points them at its dashboard); None: this emulator's own checkout.
+    dashboard_url: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -63,4 +65,5 @@ class Settings:
         if rounds:
             s.bcrypt_rounds = max(4, min(16, int(rounds)))
         s.server_secret = env("SERVER_SECRET")
+        s.dashboard_url = s.dashboard_url or env("DASHBOARD_URL")
         return s

@@ -16,7 +16,7 @@ from emulator.http.routes import oauth, oauth_sim, checkout
 from emulator.http.routes import internal
 from emulator.http.routes import internal_config, permission_definitions
 from emulator.http.routes import clock
-from emulator.http.routes import payments
+from emulator.http.routes import payments, stripe_account
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -45,7 +45,7 @@ def api_routes() -> list:
             *team_invitations.api.routes, *team_member_profiles.api.routes,
             *internal.api.routes,
             *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes,
-            *payments.api.routes]
+            *payments.api.routes, *stripe_account.api.routes]
 
 
 class ApiEnvelope:

@@ -1,14 +1,12 @@
 """Purchase codes and grants: create-purchase-url, validate-code, the test-mode bypass, server grants, and the
 contract the local checkout page uses (describe_code, complete_purchase, report_failed_payment).
 
-Stripe is simulated: the project's account (`acct_…`) is made on first use and can always take charges; customers
-get a `cus_…`; a paid checkout records a payment intent (`pi_…`) or a subscription (`sub_…`) with its invoices.
+Stripe is simulated: the project's account (`acct_…`, see stripe_account) must exist; customers get a `cus_…`; a paid
+checkout records a payment intent (`pi_…`) or a subscription (`sub_…`) with its invoices.
 """
 from __future__ import annotations
 
 import re
-import secrets
-import string
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -19,34 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emulator.clock import now_millis
 from emulator.domain import permissions
 from emulator.domain.codes import CODE_LENGTH
-from emulator.domain.payments import catalogue, ledger
+from emulator.domain.payments import catalogue, ledger, stripe_account
 from emulator.domain.payments.catalogue import add_interval, charged_amount
+from emulator.domain.payments.stripe_account import stripe_id
 from emulator.domain.projects import ProjectView, is_trusted_url
 from emulator.domain.tokens import random_token
 from emulator.errors import E, StatusError
-from emulator.store.models import (OneTimePurchase, PaymentAccount, PaymentCustomer, ProductVersion, Project,
+from emulator.store.models import (OneTimePurchase, PaymentCustomer, ProductVersion, Project,
                                    Subscription, SubscriptionInvoice, Team, User, VerificationCode)
 
 PURCHASE_URL = "PURCHASE_URL"
 CODE_LIFETIME_MILLIS = 24 * 3600 * 1000
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-_ALNUM = string.ascii_letters + string.digits
 
 
-def stripe_id(prefix: str) -> str:
-    return prefix + "_" + "".join(secrets.choice(_ALNUM) for _ in range(24))
-
-
-# ---- customers and the simulated Stripe account ---------------------------------------------------------------------
-
-async def stripe_account_id(db: AsyncSession, project_id: str) -> str:
-    row = await db.get(PaymentAccount, project_id)
-    if row is None:
-        row = PaymentAccount(project_id=project_id, stripe_account_id=stripe_id("acct"), created_at_millis=now_millis())
-        db.add(row)
-        await db.flush()
-    return row.stripe_account_id
-
+# ---- customers ---------------------------------------------------------------------------------------------------------
 
 async def stripe_customer(db: AsyncSession, project_id: str, customer_type: str, customer_id: str) -> PaymentCustomer:
     row = (await db.execute(select(PaymentCustomer).where(
@@ -85,12 +70,15 @@ async def ensure_client_can_access(db: AsyncSession, project: ProjectView, user:
 
 def resolve_product(project: ProjectView, access_type: str, product_id: str | None,
                     inline: dict[str, Any] | None) -> dict[str, Any]:
+    # Plain-text answers without a code: their wording is what a client can tell them apart by, so it is the
+    # platform's.
     if product_id and inline:
-        raise StatusError(400, "Send product_id or product_inline, not both.")
+        raise StatusError(400, "Cannot specify both product_id and product_inline!")
     if inline and access_type == "client":
-        raise StatusError(400, "product_inline needs server access; clients can only buy products by product_id.")
+        raise StatusError(400, "Cannot specify product_inline when calling from client! Please call with a server API "
+                               "key, or use the product_id parameter.")
     if not product_id and not inline:
-        raise StatusError(400, "Send either product_id or product_inline.")
+        raise StatusError(400, "Must specify either product_id or product_inline!")
     if product_id:
         product = catalogue.product_from_config(project.config, product_id)
         if product is None:
@@ -122,6 +110,7 @@ async def create_purchase_url(db: AsyncSession, project: ProjectView, access_typ
     if access_type == "client":
         await ensure_client_can_access(db, project, user, customer_type, customer_id, "Clients can only create "
                                        "purchase URLs for their own user or teams they have admin access to.")
+    account = await stripe_account.require(db, project.id)
     product = resolve_product(project, access_type, product_id, body.get("product_inline"))
     if customer_type != product["customerType"]:
         raise E.product_customer_type_does_not_match(product_id, customer_id, product["customerType"], customer_type)
@@ -130,12 +119,12 @@ async def create_purchase_url(db: AsyncSession, project: ProjectView, access_typ
         if ledger.owns(ledger.owned_products(customer), product_id):
             raise E.product_already_granted(product_id, customer_id)
     stripe_customer_row = await stripe_customer(db, project.id, customer_type, customer_id)
-    account_id = await stripe_account_id(db, project.id)
     code = random_token(CODE_LENGTH)
     now = now_millis()
     db.add(VerificationCode(id=str(uuid.uuid4()), project_id=project.id, type=PURCHASE_URL, code=code, data={
         "tenancyId": project.id, "customerId": customer_id, "productId": product_id, "product": product,
-        "stripeCustomerId": stripe_customer_row.id, "stripeAccountId": account_id, "chargesEnabled": True,
+        "stripeCustomerId": stripe_customer_row.id, "stripeAccountId": account.stripe_account_id,
+        "chargesEnabled": await stripe_account.charges_enabled(db, project.id),
     }, created_at_millis=now, expires_at_millis=now + CODE_LIFETIME_MILLIS, attempt_count=0))
     url = f"{base_url}/purchase/{project.id}_{code}"
     return_url = body.get("return_url")

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from emulator.clock import now_millis
 from emulator.domain import config as config_mod
 from emulator.domain import permissions
-from emulator.domain.payments import catalogue, ledger, purchases, subscriptions, transactions
+from emulator.domain.payments import catalogue, ledger, legacy_names, purchases, subscriptions, transactions
 from emulator.domain.payments.purchases import ensure_client_can_access, ensure_customer_exists
 from emulator.domain.projects import is_trusted_url
 from emulator.errors import E, StatusError
@@ -43,6 +43,11 @@ def origin(ctx: Ctx) -> str:
     return f"{ctx.request.url.scheme}://{ctx.request.url.netloc}"
 
 
+def dashboard_url(ctx: Ctx) -> str:
+    """Where purchase URLs point: --dashboard-url / HEXCLAVE_DASHBOARD_URL if set, else this emulator."""
+    return (ctx.state.settings.dashboard_url or origin(ctx)).rstrip("/")
+
+
 async def project_of_code(ctx: Ctx, full_code: str):
     """Routes without project keys find the project through the code's prefix ("<project id>_<code>")."""
     parts = full_code.split("_")
@@ -56,10 +61,11 @@ async def project_of_code(ctx: Ctx, full_code: str):
 
 @api("/payments/purchases/create-purchase-url", "POST", body=v.Obj({
     "customer_type": CUSTOMER_TYPE, "customer_id": v.Str(required=True), "product_id": v.Str(),
-    "product_inline": InlineProduct(), "return_url": v.Url()}, required=True))
+    "product_inline": InlineProduct(), "return_url": v.Url(),
+    "offer_id": v.Str(), "offer_inline": InlineProduct()}, required=True))  # the legacy names of the two
 async def create_purchase_url(ctx: Ctx):
-    url = await purchases.create_purchase_url(ctx.db, ctx.project, ctx.auth.access_type, ctx.user, ctx.body,
-                                              origin(ctx))
+    url = await purchases.create_purchase_url(ctx.db, ctx.project, ctx.auth.access_type, ctx.user,
+                                              legacy_names.rename_body(ctx.body), dashboard_url(ctx))
     return {"url": url}
 
 
@@ -101,14 +107,6 @@ async def test_mode_purchase_session(ctx: Ctx):
     await purchases.complete_purchase(ctx.db, ctx.state.mail, project, ctx.body["full_code"], ctx.body["price_id"],
                                       ctx.body["quantity"], paid=False)
     return {"success": True}
-
-
-@api("/internal/payments/setup", "POST", access=ADMIN)
-async def setup(ctx: Ctx):
-    """The simulated Connect account exists (or is made now) and is fully onboarded; the link goes back to the
-    emulator instead of Stripe's onboarding."""
-    account_id = await purchases.stripe_account_id(ctx.db, ctx.project.id)
-    return {"url": f"{origin(ctx)}/emulator/stripe/onboarding/{account_id}?complete=true"}
 
 
 @api("/integrations/stripe/webhooks", "POST", access=None)
