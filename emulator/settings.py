@@ -44,6 +44,8 @@ class Settings:
     server_secret: str | None = None
     # Where purchase URLs point (the platform points them at its dashboard); None: this emulator's own checkout.
     dashboard_url: str | None = None
+    # Stripe webhook events must be signed with this (the platform's development default unless set).
+    stripe_webhook_secret: str = "mock_stripe_webhook_secret"
 
     @property
     def base_url(self) -> str:
@@ -66,4 +68,5 @@ class Settings:
             s.bcrypt_rounds = max(4, min(16, int(rounds)))
         s.server_secret = env("SERVER_SECRET")
         s.dashboard_url = s.dashboard_url or env("DASHBOARD_URL")
+        s.stripe_webhook_secret = env("STRIPE_WEBHOOK_SECRET", s.stripe_webhook_secret)
         return s

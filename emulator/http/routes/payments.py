@@ -1,5 +1,5 @@
 """Payments: purchase URLs and codes, the test-mode bypass, products and items of a customer, transactions and
-refunds (admin), and the Stripe webhook endpoint (not supported: there is no Stripe to call it)."""
+refunds (admin), and the Stripe webhook endpoint (events signed with the webhook secret)."""
 from __future__ import annotations
 
 import uuid
@@ -9,6 +9,7 @@ from emulator.clock import now_millis
 from emulator.domain import config as config_mod
 from emulator.domain import permissions
 from emulator.domain.payments import catalogue, ledger, legacy_names, purchases, subscriptions, transactions
+from emulator.domain.payments import stripe_webhooks as stripe_webhooks_mod
 from emulator.domain.payments.purchases import ensure_client_can_access, ensure_customer_exists
 from emulator.domain.projects import is_trusted_url
 from emulator.errors import E, StatusError
@@ -111,7 +112,13 @@ async def test_mode_purchase_session(ctx: Ctx):
 
 @api("/integrations/stripe/webhooks", "POST", access=None)
 async def stripe_webhooks(ctx: Ctx):
-    raise E.not_supported("Stripe webhooks (payments are simulated inside the emulator, no Stripe calls it)")
+    signature = ctx.request.headers.get("stripe-signature")
+    if signature is None:
+        raise E.schema(f"Request validation failed on POST {ctx.request.url.path}:\n"
+                       "  - headers.stripe-signature must be defined")
+    event = stripe_webhooks_mod.verify(await ctx.request.body(), signature, ctx.state.settings.stripe_webhook_secret)
+    await stripe_webhooks_mod.handle(ctx.db, ctx.state.mail, ctx.state.projects, event)
+    return {"received": True}
 
 
 # ---- a customer's products ----------------------------------------------------------------------------------------------
