@@ -278,18 +278,23 @@ async def product_version(db: AsyncSession, project_id: str, product_id: str | N
 
 async def purchase_session(db: AsyncSession, project: ProjectView, full_code: str, price_id: str,
                            quantity: int) -> str:
-    """POST /payments/purchases/purchase-session: the real-Stripe path. The emulator checks the purchase, revokes
-    the code and answers a simulated client secret; nothing is granted (there is no Stripe to confirm the payment:
-    the local checkout page is where purchases complete)."""
+    """POST /payments/purchases/purchase-session: the real-Stripe path. The emulator checks the purchase, ends a
+    conflicting subscription the way the platform does before it calls Stripe (one not billed through Stripe, or any
+    when the new price is one-time), revokes the code and answers the client secret the platform's own local
+    emulator (on stripe-mock) answers. Nothing is granted: there is no Stripe.js to confirm a payment against; the
+    local checkout page is where purchases complete."""
     row = await load_code(db, full_code)
     if project.config["payments"].get("blockNewPurchases"):
         raise E.new_purchases_blocked()
     data = row.data
-    await validate_purchase(db, project, data["product"]["customerType"], data["customerId"], data["product"],
-                            data.get("productId"), price_id, quantity)
+    price, conflicting = await validate_purchase(db, project, data["product"]["customerType"], data["customerId"],
+                                                 data["product"], data.get("productId"), price_id, quantity)
     await product_version(db, project.id, data.get("productId"), data["product"])
+    interval = bool(price and price.get("interval"))
+    if conflicting and (not conflicting[0].stripe_subscription_id or not interval):
+        end_now(conflicting[0], now_millis())
     await revoke_code(db, row)
-    return f"{stripe_id('pi')}_secret_{stripe_id('')[1:]}"
+    return stripe_account.SUBSCRIPTION_CLIENT_SECRET if interval else stripe_account.PAYMENT_INTENT_CLIENT_SECRET
 
 
 async def complete_purchase(db: AsyncSession, bus, project: ProjectView, full_code: str, price_id: str | None,
@@ -316,8 +321,7 @@ async def complete_purchase(db: AsyncSession, bus, project: ProjectView, full_co
     if paid and granted is not None:
         if isinstance(granted, Subscription):
             customer_row = await stripe_customer(db, project.id, granted.customer_type, granted.customer_id)
-            customer_row.default_payment_method = {"id": stripe_id("pm"), "brand": "visa", "last4": "4242",
-                                                   "exp_month": 12, "exp_year": 2034}
+            customer_row.default_payment_method = stripe_account.test_card()
         price = _select_price(product, granted.price_id)
         amount = {} if getattr(granted, "trial_end_millis", None) else charged_amount(price, quantity)
         await receipts.send(db, bus, project, granted.customer_type, granted.customer_id, "payment_receipt", {

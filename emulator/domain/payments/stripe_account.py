@@ -33,6 +33,17 @@ METHOD_NAMES = {
     "customer_balance": "Customer Balance",
 }
 ENABLED = ("card", "apple_pay", "google_pay", "link")
+# The client secrets of purchase sessions, as the platform's own local emulator answers them (its Stripe is
+# stripe-mock, whose payment intent has this secret and whose subscriptions have an empty confirmation secret).
+PAYMENT_INTENT_CLIENT_SECRET = "pi_1PgafyB7WZ01zgkWSjxsAJo3_secret_Dm43xiq1k0ywrRRjDoi8y1gkM"
+SUBSCRIPTION_CLIENT_SECRET = ""
+# The card a customer has on file once it paid through Stripe outside the checkout page (a confirmed setup intent,
+# a paid invoice): Stripe's test card.
+TEST_CARD = {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}
+
+
+def test_card() -> dict:
+    return {"id": stripe_id("pm"), **TEST_CARD}
 
 
 _ALNUM = string.ascii_letters + string.digits

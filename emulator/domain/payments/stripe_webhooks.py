@@ -19,9 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.clock import now_millis
-from emulator.domain.payments import catalogue, receipts
+from emulator.domain.payments import catalogue, purchases, receipts, stripe_account
+from emulator.domain.payments.subscriptions import billed_price
 from emulator.errors import StatusError
-from emulator.store.models import OneTimePurchase, PaymentAccount, PaymentCustomer, ProductVersion, Subscription
+from emulator.store.models import (OneTimePurchase, PaymentAccount, PaymentCustomer, ProductVersion, Subscription,
+                                   SubscriptionInvoice)
 
 SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's default
 SUBSCRIPTION_EVENTS = {
@@ -94,6 +96,11 @@ async def handle(db: AsyncSession, bus, projects, event: dict[str, Any]) -> None
         project = await _project(db, projects, event, mock)
         customer_type, customer_id = await _customer(db, project.id, obj["customer"], mock)
         await _sync_subscriptions(db, project.id, customer_type, customer_id, mock)
+        if kind.startswith("invoice."):
+            await _record_invoice(db, project.id, obj)
+        if kind in ("invoice.paid", "invoice.payment_succeeded"):  # a card paid it: the customer has one on file
+            customer = await purchases.stripe_customer(db, project.id, customer_type, customer_id)
+            customer.default_payment_method = customer.default_payment_method or stripe_account.test_card()
         if kind in ("invoice.payment_succeeded", "invoice.payment_failed"):
             if kind == "invoice.payment_failed" and obj.get("status") != "uncollectible":
                 return
@@ -184,6 +191,31 @@ async def _record_one_time_purchase(db: AsyncSession, project_id: str, customer_
         db.add(row)
     row.product_id, row.price_id = metadata.get("productId") or None, metadata.get("priceId") or None
     row.product, row.quantity = product, quantity
+    await db.flush()
+
+
+async def _record_invoice(db: AsyncSession, project_id: str, invoice: dict[str, Any]) -> None:
+    """An invoice of one of the project's Stripe subscriptions, once per invoice id: the first one of a
+    subscription (billing_reason subscription_create) is its purchase, later ones are renewals."""
+    lines = (invoice.get("lines") or {}).get("data") or []
+    sub_ids = [((line.get("parent") or {}).get("subscription_item_details") or {}).get("subscription")
+               for line in lines]
+    sub_ids = [s for s in sub_ids if s]
+    if not sub_ids or not invoice.get("id"):
+        return
+    if len(sub_ids) > 1:
+        raise _broken("an invoice with several subscription lines")
+    sub = (await db.execute(select(Subscription).where(
+        Subscription.project_id == project_id, Subscription.stripe_subscription_id == sub_ids[0]))).scalar_one_or_none()
+    existing = await db.get(SubscriptionInvoice, invoice["id"])
+    if sub is None or (existing is not None and existing.project_id != project_id):
+        return
+    row = existing or SubscriptionInvoice(id=invoice["id"], project_id=project_id, created_at_millis=now_millis())
+    row.subscription_id = sub.id
+    row.is_creation = invoice.get("billing_reason") == "subscription_create"
+    row.charged_amount = catalogue.charged_amount(billed_price(sub), sub.quantity)
+    if existing is None:
+        db.add(row)
     await db.flush()
 
 

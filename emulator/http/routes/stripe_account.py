@@ -20,8 +20,6 @@ api = RouteTable()
 
 BILLING_CUSTOMER = v.Obj({"customer_type": v.Str(required=True, one_of=("user", "team")),
                           "customer_id": v.Str(required=True)})
-# The card a confirmed setup intent saves: Stripe's test card, as the platform's mock mode saves.
-TEST_CARD = {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}
 
 
 # ---- the account (admin) ------------------------------------------------------------------------------------------------
@@ -121,5 +119,5 @@ async def set_default(ctx: Ctx):
     await check_client(ctx, "Clients can only manage their own payment method.")
     await stripe_account.require(ctx.db, ctx.project.id)
     customer = await stripe_customer(ctx.db, ctx.project.id, ctx.params["customer_type"], ctx.params["customer_id"])
-    customer.default_payment_method = {"id": stripe_id("pm"), **TEST_CARD}
+    customer.default_payment_method = stripe_account.test_card()
     return {"success": True, "default_payment_method": customer.default_payment_method}
