@@ -194,6 +194,12 @@ def test_stripe_webhooks_grant_once_and_mail_a_receipt(emu, owner):
     assert ok(admin("GET", f"/payments/items/user/{user_id}/credits"))["quantity"] == 20
     purchases = [t for t in ok(admin("GET", "/internal/payments/transactions"))["transactions"] if t["type"] == "purchase"]
     assert len(purchases) == 1
+    refund = "/internal/payments/transactions/refund"
+    assert schema_error(admin("POST", refund, json={"type": "one-time-purchase", "id": purchases[0]["id"],
+                                                     "refund_entries": [{"entry_index": 0, "quantity": 1,
+                                                                         "amount_usd": "-1"}]}),
+                        "POST", "/api/v1" + refund) == [
+        "Money amount must be in the format of <number> or <number>.<number>"]
     mails = httpx.get(emu.api + f"/emulator/inbox/messages?to={quote(email)}").json()["items"]
     assert [m["subject"].startswith("Your receipt from") for m in mails] == [True, True]
 

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime, timezone
 
 from emulator.clock import now_millis
-from emulator.domain import config as config_mod
 from emulator.domain import permissions
 from emulator.domain.payments import catalogue, ledger, legacy_names, purchases, subscriptions, transactions
 from emulator.domain.payments import stripe_webhooks as stripe_webhooks_mod
@@ -333,9 +332,7 @@ async def list_transactions(ctx: Ctx):
 
 
 def _usd(value: str, path: str) -> str | None:
-    errors: list[str] = []
-    config_mod.Money(2).check(value, path, errors)
-    return errors[0] if errors else None
+    return catalogue.money_problem(value)
 
 
 @api("/internal/payments/transactions/refund", "POST", access=ADMIN, body=v.Obj({
