@@ -33,10 +33,16 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 # ---- customers ---------------------------------------------------------------------------------------------------------
 
-async def stripe_customer(db: AsyncSession, project_id: str, customer_type: str, customer_id: str) -> PaymentCustomer:
-    row = (await db.execute(select(PaymentCustomer).where(
+async def find_stripe_customer(db: AsyncSession, project_id: str, customer_type: str,
+                               customer_id: str) -> PaymentCustomer | None:
+    return (await db.execute(select(PaymentCustomer).where(
         PaymentCustomer.project_id == project_id, PaymentCustomer.customer_type == customer_type,
         PaymentCustomer.customer_id == customer_id))).scalar_one_or_none()
+
+
+async def stripe_customer(db: AsyncSession, project_id: str, customer_type: str, customer_id: str) -> PaymentCustomer:
+    """The customer's simulated Stripe customer, made on first use."""
+    row = await find_stripe_customer(db, project_id, customer_type, customer_id)
     if row is None:
         row = PaymentCustomer(id=stripe_id("cus"), project_id=project_id, customer_type=customer_type,
                               customer_id=customer_id)

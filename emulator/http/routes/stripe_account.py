@@ -8,13 +8,14 @@ from sqlalchemy import select
 
 from emulator.domain.payments import stripe_account
 from emulator.domain.payments.catalogue import CURRENCIES
-from emulator.domain.payments.purchases import ensure_client_can_access, stripe_customer
+from emulator.domain.payments.purchases import (ensure_client_can_access, ensure_customer_exists, find_stripe_customer,
+                                                stripe_customer)
 from emulator.domain.payments.stripe_account import stripe_id
 from emulator.errors import StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import ADMIN, Ctx, RouteTable
 from emulator.http.routes.payments import origin
-from emulator.store.models import PaymentCustomer, Subscription, SubscriptionInvoice
+from emulator.store.models import Subscription, SubscriptionInvoice
 
 api = RouteTable()
 
@@ -59,16 +60,13 @@ async def check_client(ctx: Ctx, message: str) -> None:
                                        ctx.params["customer_id"], message)
 
 
-async def find_customer(ctx: Ctx) -> PaymentCustomer | None:
-    return (await ctx.db.execute(select(PaymentCustomer).where(
-        PaymentCustomer.project_id == ctx.project.id, PaymentCustomer.customer_type == ctx.params["customer_type"],
-        PaymentCustomer.customer_id == ctx.params["customer_id"]))).scalar_one_or_none()
-
-
 @api("/payments/billing/{customer_type}/{customer_id}", "GET", params=BILLING_CUSTOMER)
 async def billing(ctx: Ctx):
     await check_client(ctx, "Clients can only manage their own billing.")
-    customer = await find_customer(ctx) if await stripe_account.find(ctx.db, ctx.project.id) else None
+    if await stripe_account.find(ctx.db, ctx.project.id) is None:
+        return {"has_customer": False, "default_payment_method": None}
+    await ensure_customer_exists(ctx.db, ctx.project, ctx.params["customer_type"], ctx.params["customer_id"])
+    customer = await find_stripe_customer(ctx.db, ctx.project.id, ctx.params["customer_type"], ctx.params["customer_id"])
     return {"has_customer": customer is not None,
             "default_payment_method": customer.default_payment_method if customer else None}
 
@@ -107,6 +105,7 @@ def cents(amount: dict) -> int:
 async def setup_intent(ctx: Ctx):
     await check_client(ctx, "Clients can only manage their own payment method.")
     account = await stripe_account.require(ctx.db, ctx.project.id)
+    await ensure_customer_exists(ctx.db, ctx.project, ctx.params["customer_type"], ctx.params["customer_id"])
     await stripe_customer(ctx.db, ctx.project.id, ctx.params["customer_type"], ctx.params["customer_id"])
     return {"client_secret": f"{stripe_id('seti')}_secret_{stripe_id('x')[2:]}",
             "stripe_account_id": account.stripe_account_id}
@@ -118,6 +117,7 @@ async def set_default(ctx: Ctx):
     """There is no Stripe.js to confirm a setup intent against: the intent counts as confirmed with the test card."""
     await check_client(ctx, "Clients can only manage their own payment method.")
     await stripe_account.require(ctx.db, ctx.project.id)
+    await ensure_customer_exists(ctx.db, ctx.project, ctx.params["customer_type"], ctx.params["customer_id"])
     customer = await stripe_customer(ctx.db, ctx.project.id, ctx.params["customer_type"], ctx.params["customer_id"])
     customer.default_payment_method = stripe_account.test_card()
     return {"success": True, "default_payment_method": customer.default_payment_method}
