@@ -173,7 +173,8 @@ def signed(payload: dict, secret: str = "mock_stripe_webhook_secret", at: int | 
     body = json.dumps(payload)
     t = at or int(time.time())
     signature = hmac.new(secret.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
-    return {"content": body, "headers": {"content-type": "application/json", "stripe-signature": f"t={t},v1={signature}"}}
+    return {"content": body,
+            "headers": {"content-type": "application/json", "stripe-signature": f"t={t},v1={signature}"}}
 
 
 def test_stripe_webhooks_grant_once_and_mail_a_receipt(emu, owner):
@@ -192,7 +193,8 @@ def test_stripe_webhooks_grant_once_and_mail_a_receipt(emu, owner):
         r = httpx.post(url, **signed(event))
         assert r.status_code == 200 and r.json() == {"received": True}, r.text
     assert ok(admin("GET", f"/payments/items/user/{user_id}/credits"))["quantity"] == 20
-    purchases = [t for t in ok(admin("GET", "/internal/payments/transactions"))["transactions"] if t["type"] == "purchase"]
+    purchases = [t for t in ok(admin("GET", "/internal/payments/transactions"))["transactions"]
+                 if t["type"] == "purchase"]
     assert len(purchases) == 1
     refund = "/internal/payments/transactions/refund"
     assert schema_error(admin("POST", refund, json={"type": "one-time-purchase", "id": purchases[0]["id"],

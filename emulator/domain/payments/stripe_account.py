@@ -28,7 +28,8 @@ METHOD_NAMES = {
     "google_pay": "Google Pay", "link": "Link", "amazon_pay": "Amazon Pay", "cashapp": "Cash App",
     "klarna": "Klarna", "affirm": "Affirm", "afterpay_clearpay": "Afterpay / Clearpay", "zip": "Zip",
     "ideal": "iDEAL", "bancontact": "Bancontact", "eps": "EPS", "p24": "Przelewy24", "blik": "BLIK",
-    "alipay": "Alipay", "wechat_pay": "WeChat Pay", "sepa_debit": "SEPA Direct Debit", "bacs_debit": "Bacs Direct Debit",
+    "alipay": "Alipay", "wechat_pay": "WeChat Pay", "sepa_debit": "SEPA Direct Debit",
+    "bacs_debit": "Bacs Direct Debit",
     "acss_debit": "ACSS Debit", "us_bank_account": "US Bank Account", "multibanco": "Multibanco",
     "customer_balance": "Customer Balance",
 }

@@ -68,7 +68,8 @@ async def handle(db: AsyncSession, bus, projects, event: dict[str, Any]) -> None
     kind, obj = event.get("type"), event["data"]["object"]
     mock = obj.get("stack_stripe_mock_data") or {}
     metadata = obj.get("metadata") or {}
-    if kind in ("payment_intent.succeeded", "payment_intent.payment_failed") and metadata.get("purchaseKind") == "ONE_TIME":
+    one_time = metadata.get("purchaseKind") == "ONE_TIME"
+    if kind in ("payment_intent.succeeded", "payment_intent.payment_failed") and one_time:
         project = await _project(db, projects, event, mock)
         customer_type = str(metadata.get("customerType") or "").lower()
         if not metadata.get("customerId") or customer_type not in ("user", "team", "custom"):

@@ -23,7 +23,7 @@ BILLING_CUSTOMER = v.Obj({"customer_type": v.Str(required=True, one_of=("user", 
                           "customer_id": v.Str(required=True)})
 
 
-# ---- the account (admin) ------------------------------------------------------------------------------------------------
+# ---- the account (admin) -----------------------------------------------------------------------------------------
 
 @api("/internal/payments/setup", "POST", access=ADMIN)
 async def setup(ctx: Ctx):
@@ -52,7 +52,7 @@ async def update_method_configs(ctx: Ctx):
     return {"success": True}
 
 
-# ---- a customer's billing -------------------------------------------------------------------------------------------------
+# ---- a customer's billing ----------------------------------------------------------------------------------------
 
 async def check_client(ctx: Ctx, message: str) -> None:
     if ctx.is_client:
@@ -66,7 +66,8 @@ async def billing(ctx: Ctx):
     if await stripe_account.find(ctx.db, ctx.project.id) is None:
         return {"has_customer": False, "default_payment_method": None}
     await ensure_customer_exists(ctx.db, ctx.project, ctx.params["customer_type"], ctx.params["customer_id"])
-    customer = await find_stripe_customer(ctx.db, ctx.project.id, ctx.params["customer_type"], ctx.params["customer_id"])
+    ctype, cid = ctx.params["customer_type"], ctx.params["customer_id"]
+    customer = await find_stripe_customer(ctx.db, ctx.project.id, ctype, cid)
     return {"has_customer": customer is not None,
             "default_payment_method": customer.default_payment_method if customer else None}
 
