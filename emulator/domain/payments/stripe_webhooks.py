@@ -77,7 +77,10 @@ async def handle(db: AsyncSession, bus, projects, event: dict[str, Any]) -> None
         product = await _product(db, project.id, metadata)
         name = product.get("displayName") or "Purchase"
         if kind == "payment_intent.succeeded":
-            quantity = max(1, int(metadata.get("purchaseQuantity") or 1))
+            quantity = str(metadata.get("purchaseQuantity") or 1)
+            if not quantity.isdigit():
+                raise _broken(f"purchaseQuantity {quantity!r} is not a whole number")
+            quantity = max(1, int(quantity))
             await _record_one_time_purchase(db, project.id, customer_type, metadata, product, quantity, obj["id"])
             receipt = ((obj.get("charges") or {}).get("data") or [{}])[0].get("receipt_url")
             await receipts.send(db, bus, project, customer_type, metadata["customerId"], "payment_receipt", {
