@@ -204,6 +204,10 @@ def test_stripe_webhooks_grant_once_and_mail_a_receipt(emu, owner):
         "Money amount must be in the format of <number> or <number>.<number>"]
     mails = httpx.get(emu.api + f"/emulator/inbox/messages?to={quote(email)}").json()["items"]
     assert [m["subject"].startswith("Your receipt from") for m in mails] == [True, True]
+    receipts = [e for e in ok(admin("GET", "/emails/outbox", access="server"))["items"]
+                if e.get("subject", "").startswith("Your receipt from")]
+    assert [e["variables"] for e in receipts] == [{"productName": "Credit pack", "quantity": 2,
+                                                   "amount": "USD 10.00", "receiptLink": "https://example.com/r/1"}] * 2
 
     text_error(httpx.post(url, **{**signed(event), "headers": {"stripe-signature": "t=1,v1=dead"}}), 400,
                "Invalid stripe-signature header")
