@@ -62,6 +62,9 @@ def server_options(*, for_exec: bool):
                      help="Also serve the Svix-compatible webhook API on this port (off by default, or 0; it is "
                           "always under /api/v1/app on the main port)."),
         click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind."),
+        click.option("--dashboard-url", help="Base URL that purchase URLs point at, as the platform points them at "
+                                              "its dashboard (default: this emulator's own checkout page). Env: "
+                                              "HEXCLAVE_DASHBOARD_URL."),
         click.option("--public-url", default=lambda: env("EMULATOR_PUBLIC_URL"),
                      help="The URL apps and browsers reach the emulator at, when not http://HOST:PORT (containers, "
                           "tunnels); used in tokens, links and redirects. Env: HEXCLAVE_EMULATOR_PUBLIC_URL."),

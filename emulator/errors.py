@@ -572,3 +572,8 @@ class E:
     def default_payment_method_required(customer_type: str, customer_id: str) -> KnownError:
         return _ke("DEFAULT_PAYMENT_METHOD_REQUIRED", 400, "This customer has no default payment method yet.",
                    customer_type=customer_type, customer_id=customer_id)
+
+    @staticmethod
+    def stripe_account_info_not_found() -> KnownError:
+        return _ke("STRIPE_ACCOUNT_INFO_NOT_FOUND", 404,
+                   "This project has no Stripe account yet; set up payments first (POST /internal/payments/setup).")

@@ -71,6 +71,10 @@ class Settings:
     import_path: Path | None = None  # start from this exported file
     export_on_exit: Path | None = None  # write the store here when stopping
     log_requests: str | None = None  # None, "text" or "json": one line per API request on stdout
+    # Where purchase URLs point (the platform points them at its dashboard); None: this emulator's own checkout.
+    dashboard_url: str | None = None
+    # Stripe webhook events must be signed with this (the platform's development default unless set).
+    stripe_webhook_secret: str = "mock_stripe_webhook_secret"
 
     @property
     def base_url(self) -> str:
@@ -98,4 +102,6 @@ class Settings:
         if s.public_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", s.public_url):
             raise SettingsError(f"--public-url must be an http(s) URL like https://auth.example.test, "
                                 f"got {s.public_url!r}")
+        s.dashboard_url = s.dashboard_url or env("DASHBOARD_URL")
+        s.stripe_webhook_secret = env("STRIPE_WEBHOOK_SECRET", s.stripe_webhook_secret)
         return s

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.domain import sign_up_rules
+from emulator.domain.payments import legacy_names
 
 log = logging.getLogger("hexclave.config")
 
@@ -282,7 +283,7 @@ def validate(config: Any) -> dict[str, Any]:
     errors: list[str] = []
     if not isinstance(config, dict):
         raise ConfigInvalid([f"config: expected a dict or \"show-onboarding\", got {type(config).__name__}"])
-    config = migrate_legacy_payments(config)
+    config = legacy_names.migrate_config(config)
     SCHEMA.check(config, "", errors)
     if not errors:
         errors += payments_problems(config.get("payments"))
@@ -290,39 +291,6 @@ def validate(config: Any) -> dict[str, Any]:
     if errors:
         raise ConfigInvalid(errors)
     return config
-
-
-def migrate_legacy_payments(config: dict[str, Any]) -> dict[str, Any]:
-    """The platform's renames of older payments configs: `offers` -> `products`, `groups` -> `catalogs` ->
-    `productLines` (a line takes its customer type from its products; a line without products is dropped), and a
-    product's `groupId` / `catalogId` -> `productLineId`. Other configs are returned unchanged."""
-    payments = config.get("payments")
-    if not isinstance(payments, dict) or not ({"offers", "groups", "catalogs"} & payments.keys() or any(
-            isinstance(p, dict) and {"groupId", "catalogId"} & p.keys()
-            for p in (payments.get("products") or payments.get("offers") or {}).values())):
-        return config
-    payments = dict(payments)
-    if "offers" in payments:
-        payments["products"] = {**payments.pop("offers"), **(payments.get("products") or {})}
-    legacy_lines = {**(payments.pop("groups", None) or {}), **(payments.pop("catalogs", None) or {})}
-    products = {}
-    for product_id, product in (payments.get("products") or {}).items():
-        if isinstance(product, dict) and ("groupId" in product or "catalogId" in product):
-            product = dict(product)
-            line = product.pop("catalogId", None) or product.pop("groupId", None)
-            product.pop("groupId", None)
-            product["productLineId"] = line
-        products[product_id] = product
-    payments["products"] = products
-    if legacy_lines:
-        lines = dict(payments.get("productLines") or {})
-        for line_id, line in legacy_lines.items():
-            types = [p.get("customerType", "user") for p in products.values()
-                     if isinstance(p, dict) and p.get("productLineId") == line_id]
-            if types:
-                lines[line_id] = {**(line if isinstance(line, dict) else {}), "customerType": types[0]}
-        payments["productLines"] = lines
-    return {**config, "payments": payments}
 
 
 def payments_problems(payments: Any) -> list[str]:

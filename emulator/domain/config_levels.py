@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emulator.domain import config as config_mod
 from emulator.domain import config_writer, sign_up_rules
 from emulator.domain.config import AnyValue, Obj, Record, Scalar, Spec
+from emulator.domain.payments import legacy_names
 from emulator.domain.projects import ProjectDirectory
 from emulator.errors import StatusError
 from emulator.store.models import ConfigLevels, Project
@@ -139,6 +140,8 @@ def parse(level: str, text: str) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError:
         raise StatusError(400, "Invalid config JSON") from None
+    if level != "project" and isinstance(value, dict):
+        value = legacy_names.migrate_config(value)
     if (problem := override_error(level, value)):
         raise StatusError(400, problem)
     return value

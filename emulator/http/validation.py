@@ -238,6 +238,25 @@ class Obj(Schema):
         return result
 
 
+class Record(Schema):
+    """An object of free keys (yupRecord): keys and values checked against their schemas, reported at the
+    record's own path as the platform's validator does."""
+    type_name = "object"
+
+    def __init__(self, key: Schema, value: Schema, **kw):
+        super().__init__(**kw)
+        self.key, self.value = key, value
+
+    def cast(self, value):
+        return value if isinstance(value, dict) else MISSING
+
+    def validate(self, value, path, errors):
+        out = super().validate(value, path, errors)
+        if isinstance(out, dict):
+            out = {self.key.validate(k, path, errors): self.value.validate(v, path, errors) for k, v in out.items()}
+        return out
+
+
 class Arr(Schema):
     type_name = "array"
 

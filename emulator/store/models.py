@@ -340,7 +340,8 @@ class ConfigLevels(Base):
 # the snapshot taken at purchase time, as the platform does, so later catalogue edits do not change past purchases.
 
 class PaymentAccount(Base):
-    """The project's simulated Stripe Connect account (`acct_…`), made on first use; charges are always enabled."""
+    """The project's simulated Stripe Connect account (`acct_…`): made by /internal/payments/setup (the config file's
+    project: on first use); its onboarding state is in PaymentAccountState."""
     __tablename__ = "payment_accounts"
     project_id: Mapped[str] = mapped_column(String, primary_key=True)
     stripe_account_id: Mapped[str] = mapped_column(String)
@@ -591,3 +592,10 @@ class PasskeyCredential(Base):
     transports: Mapped[Any] = mapped_column(JSON, nullable=True)
     device_type: Mapped[str | None] = mapped_column(String)
     created_at_millis: Mapped[int] = mapped_column(Integer)
+class PaymentAccountState(Base):
+    """How far a project's simulated Stripe account got: `onboarded` once its onboarding link was followed (the
+    config file's project starts onboarded), and the payment methods switched on or off by the admin API."""
+    __tablename__ = "payment_account_states"
+    project_id: Mapped[str] = mapped_column(String, primary_key=True)
+    onboarded: Mapped[bool] = mapped_column(Boolean, default=False)
+    payment_methods: Mapped[Any] = mapped_column(JSON, default=dict)  # method id -> "on" / "off"

@@ -2,6 +2,7 @@
 snake_case), the inline form answered by the API, intervals and money amounts."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -140,6 +141,21 @@ def charged_amount(price: dict[str, Any] | None, quantity: int) -> dict[str, str
                 text = format(total.normalize(), "f")
                 out[currency] = text
     return out
+
+
+MONEY_RE = re.compile(r"^([0-9]+)(\.([0-9]+))?$")
+
+
+def money_problem(value: str, currency: str = "USD") -> str | None:
+    """Why an API money amount is refused, in the words of the platform's validator (a client may show them)."""
+    match = MONEY_RE.match(value)
+    if not match:
+        return "Money amount must be in the format of <number> or <number>.<number>"
+    if match.group(3) and len(match.group(3)) > CURRENCIES[currency]:
+        return f"Too many decimals; {currency} only has {CURRENCIES[currency]} decimals"
+    if match.group(1) != "0" and match.group(1).startswith("0"):
+        return "Money amount must not have leading zeros"
+    return None
 
 
 def format_amount(amounts: dict[str, str]) -> str:

@@ -1,14 +1,12 @@
 """Purchase codes and grants: create-purchase-url, validate-code, the test-mode bypass, server grants, and the
 contract the local checkout page uses (describe_code, complete_purchase, report_failed_payment).
 
-Stripe is simulated: the project's account (`acct_…`) is made on first use and can always take charges; customers
-get a `cus_…`; a paid checkout records a payment intent (`pi_…`) or a subscription (`sub_…`) with its invoices.
+Stripe is simulated: the project's account (`acct_…`, see stripe_account) must exist; customers get a `cus_…`; a paid
+checkout records a payment intent (`pi_…`) or a subscription (`sub_…`) with its invoices.
 """
 from __future__ import annotations
 
 import re
-import secrets
-import string
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -19,39 +17,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emulator.clock import now_millis
 from emulator.domain import permissions
 from emulator.domain.codes import CODE_LENGTH
-from emulator.domain.payments import catalogue, ledger
+from emulator.domain.payments import catalogue, ledger, stripe_account
 from emulator.domain.payments.catalogue import add_interval, charged_amount
+from emulator.domain.payments.stripe_account import stripe_id
 from emulator.domain.projects import ProjectView, is_trusted_url
 from emulator.domain.tokens import random_token
 from emulator.errors import E, StatusError
-from emulator.store.models import (OneTimePurchase, PaymentAccount, PaymentCustomer, ProductVersion, Project,
+from emulator.store.models import (OneTimePurchase, PaymentCustomer, ProductVersion, Project,
                                    Subscription, SubscriptionInvoice, Team, User, VerificationCode)
 
 PURCHASE_URL = "PURCHASE_URL"
 CODE_LIFETIME_MILLIS = 24 * 3600 * 1000
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-_ALNUM = string.ascii_letters + string.digits
 
 
-def stripe_id(prefix: str) -> str:
-    return prefix + "_" + "".join(secrets.choice(_ALNUM) for _ in range(24))
+# ---- customers ---------------------------------------------------------------------------------------------------------
 
-
-# ---- customers and the simulated Stripe account ---------------------------------------------------------------------
-
-async def stripe_account_id(db: AsyncSession, project_id: str) -> str:
-    row = await db.get(PaymentAccount, project_id)
-    if row is None:
-        row = PaymentAccount(project_id=project_id, stripe_account_id=stripe_id("acct"), created_at_millis=now_millis())
-        db.add(row)
-        await db.flush()
-    return row.stripe_account_id
+async def find_stripe_customer(db: AsyncSession, project_id: str, customer_type: str,
+                               customer_id: str) -> PaymentCustomer | None:
+    return (await db.execute(select(PaymentCustomer).where(
+        PaymentCustomer.project_id == project_id, PaymentCustomer.customer_type == customer_type,
+        PaymentCustomer.customer_id == customer_id))).scalar_one_or_none()
 
 
 async def stripe_customer(db: AsyncSession, project_id: str, customer_type: str, customer_id: str) -> PaymentCustomer:
-    row = (await db.execute(select(PaymentCustomer).where(
-        PaymentCustomer.project_id == project_id, PaymentCustomer.customer_type == customer_type,
-        PaymentCustomer.customer_id == customer_id))).scalar_one_or_none()
+    """The customer's simulated Stripe customer, made on first use."""
+    row = await find_stripe_customer(db, project_id, customer_type, customer_id)
     if row is None:
         row = PaymentCustomer(id=stripe_id("cus"), project_id=project_id, customer_type=customer_type,
                               customer_id=customer_id)
@@ -85,12 +76,15 @@ async def ensure_client_can_access(db: AsyncSession, project: ProjectView, user:
 
 def resolve_product(project: ProjectView, access_type: str, product_id: str | None,
                     inline: dict[str, Any] | None) -> dict[str, Any]:
+    # Plain-text answers without a code: their wording is what a client can tell them apart by, so it is the
+    # platform's.
     if product_id and inline:
-        raise StatusError(400, "Send product_id or product_inline, not both.")
+        raise StatusError(400, "Cannot specify both product_id and product_inline!")
     if inline and access_type == "client":
-        raise StatusError(400, "product_inline needs server access; clients can only buy products by product_id.")
+        raise StatusError(400, "Cannot specify product_inline when calling from client! Please call with a server API "
+                               "key, or use the product_id parameter.")
     if not product_id and not inline:
-        raise StatusError(400, "Send either product_id or product_inline.")
+        raise StatusError(400, "Must specify either product_id or product_inline!")
     if product_id:
         product = catalogue.product_from_config(project.config, product_id)
         if product is None:
@@ -122,6 +116,7 @@ async def create_purchase_url(db: AsyncSession, project: ProjectView, access_typ
     if access_type == "client":
         await ensure_client_can_access(db, project, user, customer_type, customer_id, "Clients can only create "
                                        "purchase URLs for their own user or teams they have admin access to.")
+    account = await stripe_account.require(db, project.id)
     product = resolve_product(project, access_type, product_id, body.get("product_inline"))
     if customer_type != product["customerType"]:
         raise E.product_customer_type_does_not_match(product_id, customer_id, product["customerType"], customer_type)
@@ -130,12 +125,12 @@ async def create_purchase_url(db: AsyncSession, project: ProjectView, access_typ
         if ledger.owns(ledger.owned_products(customer), product_id):
             raise E.product_already_granted(product_id, customer_id)
     stripe_customer_row = await stripe_customer(db, project.id, customer_type, customer_id)
-    account_id = await stripe_account_id(db, project.id)
     code = random_token(CODE_LENGTH)
     now = now_millis()
     db.add(VerificationCode(id=str(uuid.uuid4()), project_id=project.id, type=PURCHASE_URL, code=code, data={
         "tenancyId": project.id, "customerId": customer_id, "productId": product_id, "product": product,
-        "stripeCustomerId": stripe_customer_row.id, "stripeAccountId": account_id, "chargesEnabled": True,
+        "stripeCustomerId": stripe_customer_row.id, "stripeAccountId": account.stripe_account_id,
+        "chargesEnabled": await stripe_account.charges_enabled(db, project.id),
     }, created_at_millis=now, expires_at_millis=now + CODE_LIFETIME_MILLIS, attempt_count=0))
     url = f"{base_url}/purchase/{project.id}_{code}"
     return_url = body.get("return_url")
@@ -289,18 +284,23 @@ async def product_version(db: AsyncSession, project_id: str, product_id: str | N
 
 async def purchase_session(db: AsyncSession, project: ProjectView, full_code: str, price_id: str,
                            quantity: int) -> str:
-    """POST /payments/purchases/purchase-session: the real-Stripe path. The emulator checks the purchase, revokes
-    the code and answers a simulated client secret; nothing is granted (there is no Stripe to confirm the payment:
-    the local checkout page is where purchases complete)."""
+    """POST /payments/purchases/purchase-session: the real-Stripe path. The emulator checks the purchase, ends a
+    conflicting subscription the way the platform does before it calls Stripe (one not billed through Stripe, or any
+    when the new price is one-time), revokes the code and answers the client secret the platform's own local
+    emulator (on stripe-mock) answers. Nothing is granted: there is no Stripe.js to confirm a payment against; the
+    local checkout page is where purchases complete."""
     row = await load_code(db, full_code)
     if project.config["payments"].get("blockNewPurchases"):
         raise E.new_purchases_blocked()
     data = row.data
-    await validate_purchase(db, project, data["product"]["customerType"], data["customerId"], data["product"],
-                            data.get("productId"), price_id, quantity)
+    price, conflicting = await validate_purchase(db, project, data["product"]["customerType"], data["customerId"],
+                                                 data["product"], data.get("productId"), price_id, quantity)
     await product_version(db, project.id, data.get("productId"), data["product"])
+    interval = bool(price and price.get("interval"))
+    if conflicting and (not conflicting[0].stripe_subscription_id or not interval):
+        end_now(conflicting[0], now_millis())
     await revoke_code(db, row)
-    return f"{stripe_id('pi')}_secret_{stripe_id('')[1:]}"
+    return stripe_account.SUBSCRIPTION_CLIENT_SECRET if interval else stripe_account.PAYMENT_INTENT_CLIENT_SECRET
 
 
 async def complete_purchase(db: AsyncSession, bus, project: ProjectView, full_code: str, price_id: str | None,
@@ -327,8 +327,7 @@ async def complete_purchase(db: AsyncSession, bus, project: ProjectView, full_co
     if paid and granted is not None:
         if isinstance(granted, Subscription):
             customer_row = await stripe_customer(db, project.id, granted.customer_type, granted.customer_id)
-            customer_row.default_payment_method = {"id": stripe_id("pm"), "brand": "visa", "last4": "4242",
-                                                   "exp_month": 12, "exp_year": 2034}
+            customer_row.default_payment_method = stripe_account.test_card()
         price = _select_price(product, granted.price_id)
         amount = {} if getattr(granted, "trial_end_millis", None) else charged_amount(price, quantity)
         await receipts.send(db, bus, project, granted.customer_type, granted.customer_id, "payment_receipt", {

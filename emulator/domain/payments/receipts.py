@@ -1,4 +1,7 @@
-"""Payment emails: a user customer gets them at its primary email; a team customer's team_admins each get one."""
+"""Payment emails: a user customer gets them at its primary email; a team customer's team_admins each get one.
+
+They go through the email outbox like the platform's (a programmatic send of the built-in template, high priority,
+transactional), so `GET /emails/outbox` lists them with their variables."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,12 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain import emails, permissions
+from emulator.domain import email_templates, outbox, permissions
 from emulator.domain.projects import ProjectView
-from emulator.store.models import ContactChannel, User
+from emulator.store.models import User
 
 
 async def recipients(db: AsyncSession, project: ProjectView, customer_type: str, customer_id: str) -> list[str]:
+    """The ids of the users who get a customer's payment emails (custom customers have none)."""
     if customer_type == "user":
         user_ids = [customer_id]
     elif customer_type == "team":
@@ -20,17 +24,16 @@ async def recipients(db: AsyncSession, project: ProjectView, customer_type: str,
         user_ids = sorted({g["user_id"] for g in grants})
     else:
         return []
-    rows = (await db.execute(select(ContactChannel.user_id, ContactChannel.value).where(
-        ContactChannel.project_id == project.id, ContactChannel.user_id.in_(user_ids),
-        ContactChannel.is_primary.is_(True), ContactChannel.type == "email"))).all()
-    return [value for _, value in sorted(rows, key=lambda r: user_ids.index(r[0]))]
+    existing = set((await db.execute(select(User.id).where(User.project_id == project.id,
+                                                           User.id.in_(user_ids)))).scalars())
+    return [user_id for user_id in user_ids if user_id in existing]
 
 
 async def send(db: AsyncSession, bus, project: ProjectView, customer_type: str, customer_id: str, template: str,
                variables: dict[str, Any]) -> None:
-    for to in await recipients(db, project, customer_type, customer_id):
-        user_name = None
-        if customer_type == "user":
-            user = await db.get(User, customer_id)
-            user_name = user.display_name if user else None
-        await emails.send_template(db, bus, project, to, template, variables, user_name=user_name)
+    user_ids = await recipients(db, project, customer_type, customer_id)
+    if user_ids:
+        # Transactional mail has no unsubscribe link, so no base URL is needed to build one.
+        await outbox.send_email(db, bus, project, "", {
+            "user_ids": user_ids, "template_id": email_templates.TEMPLATE_IDS[template], "variables": variables,
+            "is_high_priority": True})

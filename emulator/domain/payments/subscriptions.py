@@ -15,7 +15,7 @@ from emulator import clock
 from emulator.clock import now_millis
 from emulator.domain.payments import catalogue, receipts
 from emulator.domain.payments.catalogue import add_interval, charged_amount
-from emulator.domain.payments.purchases import stripe_id
+from emulator.domain.payments.stripe_account import stripe_id
 from emulator.errors import E, StatusError
 from emulator.store.models import Subscription, SubscriptionInvoice
 

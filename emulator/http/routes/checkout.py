@@ -5,6 +5,7 @@ test cards and no network:
   POST /purchase/{full_code}        action=pay (a card, with Stripe test mode's outcomes) or action=bypass (test mode)
   POST /purchase/{full_code}/3ds    the simulated 3-D Secure step of 4000 0025 0000 3155: complete or fail
   GET  /purchase/return             "purchase complete", when the purchase URL had no return_url
+  GET  /emulator/stripe/onboarding/{account_id}   the onboarding link of /internal/payments/setup
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from emulator import clock
+from emulator.domain.payments import stripe_account
 from emulator.domain.payments.purchases import complete_purchase, describe_code, report_failed_payment, split_full_code
 from emulator.errors import E, StatusError
 from emulator.http.routes.oauth_sim import read_form
@@ -337,7 +339,22 @@ async def purchase_return(request: Request) -> Response:
     return _render("checkout_message.html", kind="success", title="Purchase complete", text=text, code=None)
 
 
+async def stripe_onboarding(request: Request) -> Response:
+    """The onboarding link of /internal/payments/setup: following it completes the simulated account's onboarding
+    (Stripe's hosted onboarding form upstream), so it can take charges and pay out."""
+    account_id = request.path_params["account_id"]
+    async with request.app.state.emu.db.session() as db:
+        account = await stripe_account.complete_onboarding(db, account_id)
+        await db.commit()
+    if account is None:
+        return _render("checkout_message.html", 404, kind="error", title="Unknown Stripe account",
+                       text=f"No project has the simulated Stripe account {account_id}.", code=None)
+    return _render("checkout_message.html", kind="success", title="Stripe onboarding complete",
+                   text=f"The simulated Stripe account {account_id} can now take charges and pay out.", code=None)
+
+
 routes: list = [
+    Route("/emulator/stripe/onboarding/{account_id}", stripe_onboarding, methods=["GET"]),
     Route("/purchase/return", purchase_return, methods=["GET"]),
     Route("/purchase/{full_code}", checkout_page, methods=["GET"]),
     Route("/purchase/{full_code}", checkout_submit, methods=["POST"]),

@@ -1,14 +1,14 @@
 """Payments: purchase URLs and codes, the test-mode bypass, products and items of a customer, transactions and
-refunds (admin), and the Stripe webhook endpoint (not supported: there is no Stripe to call it)."""
+refunds (admin), and the Stripe webhook endpoint (events signed with the webhook secret)."""
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
 
 from emulator.clock import now_millis
-from emulator.domain import config as config_mod
 from emulator.domain import permissions
-from emulator.domain.payments import catalogue, ledger, purchases, subscriptions, transactions
+from emulator.domain.payments import catalogue, ledger, legacy_names, purchases, subscriptions, transactions
+from emulator.domain.payments import stripe_webhooks as stripe_webhooks_mod
 from emulator.domain.payments.purchases import ensure_client_can_access, ensure_customer_exists
 from emulator.domain.projects import is_trusted_url
 from emulator.errors import E, StatusError
@@ -43,6 +43,11 @@ def origin(ctx: Ctx) -> str:
     return f"{ctx.request.url.scheme}://{ctx.request.url.netloc}"
 
 
+def dashboard_url(ctx: Ctx) -> str:
+    """Where purchase URLs point: --dashboard-url / HEXCLAVE_DASHBOARD_URL if set, else this emulator."""
+    return (ctx.state.settings.dashboard_url or origin(ctx)).rstrip("/")
+
+
 async def project_of_code(ctx: Ctx, full_code: str):
     """Routes without project keys find the project through the code's prefix ("<project id>_<code>")."""
     parts = full_code.split("_")
@@ -56,10 +61,11 @@ async def project_of_code(ctx: Ctx, full_code: str):
 
 @api("/payments/purchases/create-purchase-url", "POST", body=v.Obj({
     "customer_type": CUSTOMER_TYPE, "customer_id": v.Str(required=True), "product_id": v.Str(),
-    "product_inline": InlineProduct(), "return_url": v.Url()}, required=True))
+    "product_inline": InlineProduct(), "return_url": v.Url(),
+    "offer_id": v.Str(), "offer_inline": InlineProduct()}, required=True))  # the legacy names of the two
 async def create_purchase_url(ctx: Ctx):
-    url = await purchases.create_purchase_url(ctx.db, ctx.project, ctx.auth.access_type, ctx.user, ctx.body,
-                                              origin(ctx))
+    url = await purchases.create_purchase_url(ctx.db, ctx.project, ctx.auth.access_type, ctx.user,
+                                              legacy_names.rename_body(ctx.body), dashboard_url(ctx))
     return {"url": url}
 
 
@@ -103,17 +109,15 @@ async def test_mode_purchase_session(ctx: Ctx):
     return {"success": True}
 
 
-@api("/internal/payments/setup", "POST", access=ADMIN)
-async def setup(ctx: Ctx):
-    """The simulated Connect account exists (or is made now) and is fully onboarded; the link goes back to the
-    emulator instead of Stripe's onboarding."""
-    account_id = await purchases.stripe_account_id(ctx.db, ctx.project.id)
-    return {"url": f"{origin(ctx)}/emulator/stripe/onboarding/{account_id}?complete=true"}
-
-
 @api("/integrations/stripe/webhooks", "POST", access=None)
 async def stripe_webhooks(ctx: Ctx):
-    raise E.not_supported("Stripe webhooks (payments are simulated inside the emulator, no Stripe calls it)")
+    signature = ctx.request.headers.get("stripe-signature")
+    if signature is None:
+        raise E.schema(f"Request validation failed on POST {ctx.request.url.path}:\n"
+                       "  - headers.stripe-signature must be defined")
+    event = stripe_webhooks_mod.verify(await ctx.request.body(), signature, ctx.state.settings.stripe_webhook_secret)
+    await stripe_webhooks_mod.handle(ctx.db, ctx.state.mail, ctx.state.projects, event)
+    return {"received": True}
 
 
 # ---- a customer's products ----------------------------------------------------------------------------------------------
@@ -328,9 +332,7 @@ async def list_transactions(ctx: Ctx):
 
 
 def _usd(value: str, path: str) -> str | None:
-    errors: list[str] = []
-    config_mod.Money(2).check(value, path, errors)
-    return errors[0] if errors else None
+    return catalogue.money_problem(value)
 
 
 @api("/internal/payments/transactions/refund", "POST", access=ADMIN, body=v.Obj({
