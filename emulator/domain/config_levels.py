@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from emulator import json_input
 from emulator.domain import config as config_mod
 from emulator.domain import config_writer
 from emulator.domain.config import AnyValue, Obj, Record, Scalar, Spec
@@ -132,7 +133,7 @@ def override_error(level: str, override: Any) -> str | None:
 def parse(level: str, text: str) -> dict[str, Any]:
     """A JSON override string from the API, checked for `level`; text 400s like the platform."""
     try:
-        value = json.loads(text)
+        value = json_input.loads(text)
     except ValueError:
         raise StatusError(400, "Invalid config JSON") from None
     if (problem := override_error(level, value)):

@@ -6,7 +6,6 @@ then `me` is resolved, then params/query/body are validated (all messages at onc
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -17,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from emulator import json_input
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.auth import Auth, parse_auth
@@ -80,7 +80,7 @@ async def parse_body(request: Request) -> Any:
         raise E.body_parsing("Request body cannot be parsed as UTF-8") from None
     if content_type == "application/json":
         try:
-            return json.loads(text)
+            return json_input.loads(text)
         except ValueError:
             raise E.body_parsing("Invalid JSON in request body") from None
     if content_type == "application/x-www-form-urlencoded":

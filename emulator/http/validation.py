@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import uuid
 from typing import Any, Callable
@@ -16,10 +17,13 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "undefined"})()
 
 
 def _print(value: Any) -> str:
+    """A value as yup prints it in messages."""
     if value is MISSING:
         return "undefined"
-    if isinstance(value, float) and value != value:
-        return "NaN"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, bytes):
+        return "{}"  # a binary body (application/octet-stream) is an ArrayBuffer there, which prints as {}
     return json.dumps(value)
 
 
@@ -168,6 +172,11 @@ class Bool(Schema):
         return MISSING
 
 
+_FLOAT_MAX = 1.7976931348623157e308
+_INT64_MAX = 2**63 - 1
+_JS_NUMBER = re.compile(r"^[+-]?(Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)$")
+
+
 class Int(Schema):
     type_name = "number"
 
@@ -178,21 +187,22 @@ class Int(Schema):
     def cast(self, value):
         if isinstance(value, bool):
             return MISSING
+        if isinstance(value, int) and abs(value) > _FLOAT_MAX:
+            return math.inf if value > 0 else -math.inf  # JavaScript reads such a number as +-Infinity
         if isinstance(value, (int, float)):
-            return value
-        if isinstance(value, str):
-            try:
-                return float(value.strip()) if value.strip() else MISSING
-            except ValueError:
-                return MISSING
+            return MISSING if value != value else value
+        if isinstance(value, str) and _JS_NUMBER.match(value.strip()):
+            return float(value.strip())  # Number(text): "1e999" and "Infinity" are infinite, "inf" and "nan" NaN
         return MISSING
 
     def type_error(self, path, value):
         return f"{path} must be a `number` type, but the final value was: `NaN` (cast from the value `{_print(value)}`)."
 
     def check(self, value, path):
-        if value != int(value):
+        if not math.isfinite(value) or value != int(value):
             return f"{path} must be an integer"
+        if abs(value) > _INT64_MAX:
+            return f"{path} must be between -{_INT64_MAX} and {_INT64_MAX}"  # what the store can hold
         if self.min_value is not None and value < self.min_value:
             return f"{path} must be greater than or equal to {self.min_value}"
         if self.max_value is not None and value > self.max_value:
@@ -201,7 +211,7 @@ class Int(Schema):
 
     def validate(self, value, path, errors):
         out = super().validate(value, path, errors)
-        return int(out) if isinstance(out, float) and out == int(out) else out
+        return int(out) if isinstance(out, float) and math.isfinite(out) and out == int(out) else out
 
 
 class Obj(Schema):

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -19,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from emulator import json_input
 from emulator.domain import oauth, oauth_sim as sim
 from emulator.http.routes.pages import static_version, templates
 from emulator.store.engine import finish
@@ -52,7 +52,7 @@ async def read_form(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if content_type == "application/json":
-            data = json.loads(raw or b"{}")
+            data = json_input.loads(raw or b"{}")
             return {k: v for k, v in data.items()} if isinstance(data, dict) else {}
         return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
     except (ValueError, UnicodeDecodeError):
