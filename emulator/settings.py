@@ -42,6 +42,7 @@ class Settings:
     access_token_seconds: float = 600
     bcrypt_rounds: int = 4
     server_secret: str | None = None
+    public_hosts: tuple[str, ...] = ()  # names besides loopback the emulator may be reached by (HEXCLAVE_PUBLIC_HOST)
 
     @property
     def base_url(self) -> str:
@@ -63,4 +64,5 @@ class Settings:
         if rounds:
             s.bcrypt_rounds = max(4, min(16, int(rounds)))
         s.server_secret = env("SERVER_SECRET")
+        s.public_hosts = tuple(h.strip() for h in (env("PUBLIC_HOST") or "").split(",") if h.strip())
         return s

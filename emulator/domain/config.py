@@ -458,6 +458,10 @@ def _sanitize(config: dict[str, Any]) -> dict[str, Any]:
 
 # ---- config files -------------------------------------------------------------------------------------------------
 
+# The names a config file may have when a client asks to load one (internal/local-emulator/project): the
+# emulator's own, and the platform's (whose .ts files the emulator reads as Python too).
+CONFIG_FILE_NAMES = ("hexclave.config.py", "stack.config.py", "hexclave.config.ts", "stack.config.ts")
+
 class ConfigFileError(Exception):
     """A config file that cannot be used: names the file, the line when known, and why."""
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from emulator.http.guard import RequestGuard, guard_hosts
 from emulator.http.responses import text_response
 from emulator.http.routes import api_keys, auth, contact_channels, emails, inbox, misc, pages, permissions, teams, users
 from emulator.http.routes import team_invitations, team_member_profiles
@@ -119,4 +120,5 @@ def create_app(state, extra_routes: list | None = None) -> Starlette:
     app.router.redirect_slashes = False
     app.state.emu = state
     app.add_middleware(ApiEnvelope)
+    app.add_middleware(RequestGuard, public_hosts=guard_hosts(state.settings))  # outermost: refusals skip the envelope
     return app
