@@ -155,7 +155,7 @@ async def get(db: AsyncSession, directory: ProjectDirectory, project_id: str, le
     if level == "branch":
         config_file = directory.files.get(project_id)
         if config_file is not None:
-            config_file.refresh()
+            await config_file.refresh()
             return config_file.override
         project = await db.get(Project, project_id)
         return (project.config_override if project else None) or {}
@@ -169,7 +169,7 @@ async def put(db: AsyncSession, directory: ProjectDirectory, project_id: str, le
     if level == "branch":
         config_file = directory.files.get(project_id)
         if config_file is not None:
-            config_writer.write_back(config_file, override)
+            await config_writer.write_back(config_file, override)
         else:
             project = await db.get(Project, project_id)
             project.config_override = override
