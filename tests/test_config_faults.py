@@ -21,13 +21,23 @@ def sign_up_enabled(emu) -> bool:
         return response.json()["config"]["sign_up_enabled"]
 
 
-@pytest.fixture
-def config_emu(tmp_path):
-    path = tmp_path / "hexclave.config.py"
+@pytest.fixture(scope="module")
+def shared_emu(tmp_path_factory):
+    path = tmp_path_factory.mktemp("faults") / "hexclave.config.py"
     path.write_text(SIGN_UP_OFF)
     emu = start_emulator(config=path, env={"HEXCLAVE_CONFIG_LOAD_TIMEOUT": "2"})
     yield emu, path
     emu.stop()
+
+
+@pytest.fixture
+def config_emu(shared_emu):
+    """The module's emulator, its config file back at a known good content (sign-up off)."""
+    emu, path = shared_emu
+    path.write_text(SIGN_UP_OFF)
+    assert sign_up_enabled(emu) is False
+    emu.output.clear()
+    return emu, path
 
 
 @pytest.mark.parametrize("broken, expected", [
