@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from emulator.http import openapi
 from emulator.http.guard import RequestGuard, guard_hosts
 from emulator.http.responses import text_response
 from emulator.http.routes import api_keys, auth, contact_channels, emails, inbox, misc, pages, permissions, teams, users
@@ -46,7 +47,7 @@ def api_routes() -> list:
             *team_invitations.api.routes, *team_member_profiles.api.routes,
             *internal.api.routes,
             *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes,
-            *payments.api.routes]
+            *payments.api.routes, *openapi.routes]
 
 
 class ApiEnvelope:

@@ -33,6 +33,9 @@ ADMIN = ("admin",)
 class UserIdOrMe(v.Uuid):
     """A user id field that also takes `me`, resolved to the signed-in user before validation."""
 
+    def describe(self):
+        return {"anyOf": [super().describe(), {"const": "me"}]}
+
 
 @dataclass
 class Ctx:
@@ -103,6 +106,16 @@ def _resolve_me(schema: v.Schema | None, values: Any, auth: Auth | None) -> None
 Handler = Callable[[Ctx], Awaitable[Response | dict | list]]
 
 
+@dataclass(frozen=True)
+class EndpointSpec:
+    """What an API route declares, kept on its Route as `spec` for the OpenAPI document."""
+    access: tuple[str, ...] | None
+    body: v.Schema | Callable[[str | None], v.Schema] | None
+    query: v.Schema
+    params: v.Schema
+    doc: str | None
+
+
 def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, body: v.Schema | None = None,
              query: v.Schema | None = None, params: v.Schema | None = None, user_required: bool = False,
              ) -> Callable[[Handler], Route]:
@@ -160,7 +173,9 @@ def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, bo
                                + "\n".join(f"  - {e}" for e in errors))
             return await handler(ctx)
 
-        return Route(path, run, methods=[method])
+        route = Route(path, run, methods=[method])
+        route.spec = EndpointSpec(access, body, query, params, handler.__doc__)  # type: ignore[attr-defined]
+        return route
 
     return decorate
 

@@ -69,6 +69,18 @@ class Schema:
     def check(self, value: Any, path: str) -> str | None:
         return None
 
+    def json_schema(self) -> dict[str, Any]:
+        """This schema in JSON Schema, for the OpenAPI document (what `check` and `test` add is not expressed)."""
+        out = self.describe()
+        if self.one_of is not None:
+            out["enum"] = [*self.one_of, *([None] if self.nullable else [])]
+        elif self.nullable and "type" in out:
+            out["type"] = [out["type"], "null"]
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {} if self.type_name == "mixed" else {"type": self.type_name}
+
 
 class Json(Schema):
     """Free-form JSON (metadata fields): anything goes, including null."""
@@ -96,6 +108,16 @@ class Str(Schema):
             return json.dumps(value)
         return MISSING
 
+    def describe(self):
+        out: dict[str, Any] = {"type": "string"}
+        if self.min_length is not None or self.non_empty:
+            out["minLength"] = max(self.min_length or 0, 1 if self.non_empty else 0)
+        if self.max_length is not None:
+            out["maxLength"] = self.max_length
+        if self.pattern:
+            out["pattern"] = self.pattern.pattern
+        return out
+
     def check(self, value, path):
         if self.non_empty and value == "":
             return f"{path} must not be empty"
@@ -122,6 +144,9 @@ class Email(Str):
         super().__init__(**kw)
         self.strict = strict
 
+    def describe(self):
+        return {**super().describe(), "format": "email"}
+
     def check(self, value, path):
         message = super().check(value, path)
         if message:
@@ -132,6 +157,9 @@ class Email(Str):
 
 
 class Uuid(Str):
+    def describe(self):
+        return {**super().describe(), "format": "uuid"}
+
     def check(self, value, path):
         try:
             uuid.UUID(value)
@@ -143,6 +171,9 @@ class Uuid(Str):
 
 
 class Url(Str):
+    def describe(self):
+        return {**super().describe(), "format": "uri"}
+
     def check(self, value, path):
         parsed = urlparse(value)
         if not parsed.scheme or not (parsed.netloc or parsed.scheme == "data"):
@@ -151,6 +182,9 @@ class Url(Str):
 
 
 class Base64(Str):
+    def describe(self):
+        return {**super().describe(), "contentEncoding": "base64"}
+
     def check(self, value, path):
         try:
             base64.b64decode(value, validate=True)
@@ -195,6 +229,10 @@ class Int(Schema):
             return float(value.strip())  # Number(text): "1e999" and "Infinity" are infinite, "inf" and "nan" NaN
         return MISSING
 
+    def describe(self):
+        bounds = {"minimum": self.min_value, "maximum": self.max_value}
+        return {"type": "integer", **{k: b for k, b in bounds.items() if b is not None}}
+
     def type_error(self, path, value):
         return f"{path} must be a `number` type, but the final value was: `NaN` (cast from the value `{_print(value)}`)."
 
@@ -216,6 +254,11 @@ class Int(Schema):
 
 class Obj(Schema):
     type_name = "object"
+    open_ended = False  # whether keys besides `fields` are accepted
+
+    def describe(self):
+        return {"type": "object", "properties": {k: s.json_schema() for k, s in self.fields.items()},
+                "required": [k for k, s in self.fields.items() if s.required], "additionalProperties": self.open_ended}
 
     def __init__(self, fields: dict[str, Schema] | None = None, **kw):
         super().__init__(**kw)
@@ -248,6 +291,9 @@ class Arr(Schema):
 
     def cast(self, value):
         return value if isinstance(value, list) else MISSING
+
+    def describe(self):
+        return {"type": "array", "items": self.item.json_schema()}
 
     def validate(self, value, path, errors):
         out = super().validate(value, path, errors)

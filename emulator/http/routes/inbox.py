@@ -42,6 +42,7 @@ NOT_FOUND = "Message not found in the hexclave-emulator inbox"
 
 class Lenient(v.Obj):
     """Query parameters: the known ones are validated, others (cache busters and the like) are ignored."""
+    open_ended = True
 
     def validate(self, value, path, errors):
         if isinstance(value, dict):
