@@ -31,7 +31,7 @@ def start_fuzz_target() -> Emulator:
     """An emulator of its own on a copy of the fixture config (config write-backs rewrite the file)."""
     config = Path(tempfile.mkdtemp(prefix="hexclave-fuzz-")) / "hexclave.config.py"
     shutil.copy(FIXTURE_CONFIG, config)
-    return start_emulator(config=config)
+    return start_emulator(config=config, timeout=60)
 
 
 def access_headers(emu: Emulator, level: str | None) -> dict[str, str]:

@@ -25,7 +25,7 @@ def test_foreign_host_names_are_refused(emu, host):
 
 
 @pytest.mark.parametrize("host", ["localhost", "localhost:8102", "127.0.0.1", "127.0.0.2:99", "[::1]:8102",
-                                  "app.localhost", "LOCALHOST"])
+                                  "app.localhost", "LOCALHOST", "localhost.:80"])
 def test_loopback_host_names_are_served(emu, host):
     assert raw(emu, "GET", "/api/v1/emulator/clock", headers={"host": host}).status_code == 200
 

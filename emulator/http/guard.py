@@ -26,7 +26,7 @@ ACCESS_TYPE_HEADERS = (b"x-stack-access-type", b"x-hexclave-access-type")
 
 
 def is_loopback_name(host: str) -> bool:
-    host = host.strip("[]").lower()
+    host = host.strip("[]").lower().rstrip(".")  # "localhost." is localhost too
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -54,7 +54,7 @@ class RequestGuard:
         self.public_hosts = {h.lower().strip("[]") for h in public_hosts if h}
 
     def _known(self, host: str) -> bool:
-        return is_loopback_name(host) or host.lower() in self.public_hosts
+        return is_loopback_name(host) or host.lower().rstrip(".") in self.public_hosts
 
     def refusal(self, scope, headers: dict[bytes, bytes]) -> tuple[int, str] | None:
         host = headers.get(b"host")
