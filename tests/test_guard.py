@@ -66,6 +66,17 @@ def test_opaque_and_lookalike_origins_are_cross_site(emu, origin):
     assert raw(emu, "GET", "/api/v1/emulator/inbox/messages", headers={"origin": origin}).status_code == 403
 
 
+def test_the_emulators_own_pages_post_with_a_null_origin(emu):
+    """Its pages send no referrer, so browsers send `Origin: null` on their form posts; Sec-Fetch-Site (which pages
+    cannot forge) says they are same-origin."""
+    same_origin = {"origin": "null", "sec-fetch-site": "same-origin", "content-type": "application/json"}
+    assert raw(emu, "POST", "/api/v1/emulator/clock/advance", headers=same_origin, content=b'{"seconds": 0}'
+               ).status_code == 200
+    cross_site = {**same_origin, "sec-fetch-site": "cross-site"}
+    assert raw(emu, "POST", "/api/v1/emulator/clock/advance", headers=cross_site, content=b'{"seconds": 0}'
+               ).status_code == 403
+
+
 def test_cross_site_pages_cannot_use_admin_access(emu):
     for headers in (internal_admin_headers(), {"x-hexclave-access-type": "ADMIN", "x-hexclave-project-id": "internal"},
                     {"x-stack-admin-access-token": "anything"}):

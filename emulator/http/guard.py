@@ -64,6 +64,8 @@ class RequestGuard:
         length = headers.get(b"content-length", b"0")
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
             return TOO_LARGE
+        if headers.get(b"sec-fetch-site") in (b"same-origin", b"none"):
+            return None  # the browser vouches: the emulator's own pages (whose no-referrer policy sends Origin: null)
         origin = headers.get(b"origin")
         if origin is None or self._known(urlsplit(origin.decode("latin-1")).hostname or ""):
             return None
