@@ -5,7 +5,8 @@ A local tool is reachable from every web page its developer opens, so:
 - a browser page from another site (an Origin other than loopback or a public host) may use the platform's client
   and server API, whose CORS the platform opens to all sites, but not admin access and not the emulator's own
   routes: the inbox (every OTP and reset link), the clock, local-emulator project loading, and the actions of the
-  emulator's pages (OAuth sign-in, checkout);
+  emulator's pages (OAuth sign-in, checkout). Requests the browser itself marks `Sec-Fetch-Site: same-origin` come
+  from the emulator's own pages and pass;
 - request bodies are limited to MAX_BODY_BYTES (413 beyond).
 """
 from __future__ import annotations
