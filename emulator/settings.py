@@ -75,6 +75,7 @@ class Settings:
     dashboard_url: str | None = None
     # Stripe webhook events must be signed with this (the platform's development default unless set).
     stripe_webhook_secret: str = "mock_stripe_webhook_secret"
+    public_hosts: tuple[str, ...] = ()  # names besides loopback the emulator may be reached by (HEXCLAVE_PUBLIC_HOST)
 
     @property
     def base_url(self) -> str:
@@ -104,4 +105,5 @@ class Settings:
                                 f"got {s.public_url!r}")
         s.dashboard_url = s.dashboard_url or env("DASHBOARD_URL")
         s.stripe_webhook_secret = env("STRIPE_WEBHOOK_SECRET", s.stripe_webhook_secret)
+        s.public_hosts = tuple(h.strip() for h in (env("PUBLIC_HOST") or "").split(",") if h.strip())
         return s

@@ -257,8 +257,21 @@ def test_local_emulator_project_mapping(emu):
              json={"email": f"{unique()}@example.com", "password": "correct-horse-battery"})
     known_error(r, 400, "SIGN_UP_NOT_ENABLED")
     text_error(local_project(emu, "relative/hexclave.config.py"), 400, "absolute_file_path must be an absolute path.")
-    missing = Path(tempfile.mkdtemp()) / "nope.py"
+    missing = Path(tempfile.mkdtemp()) / "hexclave.config.py"
     text_error(local_project(emu, missing), 400, f"Config file not found: {missing}")
+
+
+def test_local_emulator_project_loads_only_config_files(emu, tmp_path):
+    """The file is executed, so a page or tool cannot have any other Python file on disk run through it."""
+    ran = tmp_path / "ran"
+    script = tmp_path / "script.py"
+    script.write_text(f"open({str(ran)!r}, 'w').write('ran')\nconfig = {{}}\n")
+    text_error(local_project(emu, script), 400, "Only config files may be loaded: the file must be named "
+               "hexclave.config.py or stack.config.py or hexclave.config.ts or stack.config.ts.")
+    assert not ran.exists()
+    named = tmp_path / "stack.config.py"
+    named.write_text("config = {}\n")
+    assert ok(local_project(emu, named))["branch_config_override_string"] == "{}"
 
 
 def test_local_emulator_admin_user_administers_config_file_projects(emu):

@@ -5,18 +5,19 @@ unknown keys and wrong types are reported with their exact key path.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
 import os
 import re
-import runpy
-import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emulator.domain import sign_up_rules
 from emulator.domain.payments import legacy_names
+from emulator.domain import config_process
 
 log = logging.getLogger("hexclave.config")
 
@@ -431,6 +432,10 @@ def _sanitize(config: dict[str, Any]) -> dict[str, Any]:
 
 # ---- config files -------------------------------------------------------------------------------------------------
 
+# The names a config file may have when a client asks to load one (internal/local-emulator/project): the
+# emulator's own, and the platform's (whose .ts files the emulator reads as Python too).
+CONFIG_FILE_NAMES = ("hexclave.config.py", "stack.config.py", "hexclave.config.ts", "stack.config.ts")
+
 class ConfigFileError(Exception):
     """A config file that cannot be used: names the file, the line when known, and why."""
 
@@ -439,21 +444,20 @@ class ConfigFileError(Exception):
         super().__init__(f"{path}{f':{line}' if line else ''}: {reason}")
 
 
+def load_timeout() -> float:
+    from emulator.settings import env
+    return float(env("CONFIG_LOAD_TIMEOUT", "10"))
+
+
 def load_file(path: Path) -> dict[str, Any]:
-    """Execute a hexclave.config.py and return its validated `config`."""
+    """Run a hexclave.config.py (in a child process, with a time limit) and return its validated `config`.
+    Blocks: async code calls it through asyncio.to_thread, as ConfigFile.refresh does."""
     try:
-        namespace = runpy.run_path(str(path), run_name="hexclave_config")
-    except SyntaxError as exc:
-        raise ConfigFileError(path, exc.lineno, f"syntax error: {exc.msg}") from None
-    except FileNotFoundError:
-        raise ConfigFileError(path, None, "file not found") from None
-    except Exception as exc:  # the user's code raised: report the deepest line of their file
-        lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
-        raise ConfigFileError(path, lines[-1] if lines else None, f"{type(exc).__name__}: {exc}") from None
-    if "config" not in namespace:
-        raise ConfigFileError(path, None, "the file must define `config` (a dict, or \"show-onboarding\")")
+        config = config_process.run(path, load_timeout())
+    except config_process.ConfigRunError as exc:
+        raise ConfigFileError(path, exc.line, exc.reason) from None
     try:
-        return validate(namespace["config"])
+        return validate(config)
     except ConfigInvalid as exc:
         raise ConfigFileError(path, None, "invalid config: " + "; ".join(exc.problems)) from None
 
@@ -474,6 +478,7 @@ class ConfigFile:
     rendered: dict[str, Any]
     stamp: tuple[int, int] | None
     error: ConfigFileError | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)  # one load (or write-back) at a time
 
     @classmethod
     def open(cls, path: Path) -> "ConfigFile":
@@ -483,30 +488,42 @@ class ConfigFile:
         override = load_file(path)
         return cls(path, override, render(override), stamp)
 
-    def refresh(self) -> bool:
-        """Reload if the file changed since the last look. Returns True when a new config took effect."""
-        stamp = _stamp(self.path)
-        if stamp == self.stamp:
-            return False
-        self.stamp = stamp
-        try:
-            override = load_file(self.path)
-        except ConfigFileError as exc:
-            self.error = exc
-            log.error("config error, keeping the last good config: %s", exc)
-            return False
-        if self.error:
-            log.warning("config fixed: %s loads again", self.path)
-        self.error = None
-        self.override, self.rendered = override, render(override)
-        log.info("config reloaded from %s", self.path)
-        return True
+    def take(self, override: dict[str, Any], stamp: tuple[int, int] | None) -> None:
+        self.override, self.rendered, self.stamp, self.error = override, render(override), stamp, None
+
+    async def refresh(self) -> bool:
+        """Reload if the file changed since the last look. Returns True when a new config took effect. A file that
+        fails (raises, exits, runs too long, is invalid) is logged with its line and reason; the last good config
+        stays in effect."""
+        async with self.lock:
+            stamp = _stamp(self.path)
+            if stamp == self.stamp:
+                return False
+            self.stamp = stamp
+            try:
+                override = await asyncio.to_thread(load_file, self.path)
+            except ConfigFileError as exc:
+                self.error = exc
+                log.error("config error, keeping the last good config: %s", exc)
+                return False
+            if self.error:
+                log.warning("config fixed: %s loads again", self.path)
+            self.take(override, stamp)
+            log.info("config reloaded from %s", self.path)
+            return True
 
     async def watch(self) -> None:
-        """Reload as soon as the file is saved, so a broken edit is reported without waiting for a request."""
+        """Reload as soon as the file is saved, so a broken edit is reported without waiting for a request. Only
+        the file itself is watched (a log file next to it must not wake the emulator), and the watch is set up
+        again after every change, since editors (and write-back) save by renaming a new file over the old one."""
         from watchfiles import awatch
 
-        async for changes in awatch(self.path.parent, debounce=50, step=20, recursive=False):
-            if any(Path(p) == self.path for _, p in changes):
-                self.refresh()
-
+        logging.getLogger("watchfiles").setLevel(logging.WARNING)  # not a log line per change
+        while True:
+            try:
+                async with contextlib.aclosing(awatch(self.path, debounce=50, step=20)) as changes:
+                    async for _ in changes:
+                        break
+            except FileNotFoundError:  # mid-save, or deleted: look again shortly
+                await asyncio.sleep(0.5)
+            await self.refresh()

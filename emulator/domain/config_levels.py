@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from emulator import json_input
 from emulator.domain import config as config_mod
 from emulator.domain import config_writer, sign_up_rules
 from emulator.domain.config import AnyValue, Obj, Record, Scalar, Spec
@@ -137,7 +138,7 @@ def override_error(level: str, override: Any) -> str | None:
 def parse(level: str, text: str) -> dict[str, Any]:
     """A JSON override string from the API, checked for `level`; text 400s like the platform."""
     try:
-        value = json.loads(text)
+        value = json_input.loads(text)
     except ValueError:
         raise StatusError(400, "Invalid config JSON") from None
     if level != "project" and isinstance(value, dict):
@@ -161,7 +162,7 @@ async def get(db: AsyncSession, directory: ProjectDirectory, project_id: str, le
     if level == "branch":
         config_file = directory.files.get(project_id)
         if config_file is not None:
-            config_file.refresh()
+            await config_file.refresh()
             return config_file.override
         project = await db.get(Project, project_id)
         return (project.config_override if project else None) or {}
@@ -175,7 +176,7 @@ async def put(db: AsyncSession, directory: ProjectDirectory, project_id: str, le
     if level == "branch":
         config_file = directory.files.get(project_id)
         if config_file is not None:
-            config_writer.write_back(config_file, override)
+            await config_writer.write_back(config_file, override)
         else:
             project = await db.get(Project, project_id)
             project.config_override = override

@@ -7,6 +7,7 @@ request, and the next hot reload, see exactly what was written.
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import os
 import tempfile
@@ -69,7 +70,7 @@ def file_content(config: dict[str, Any], old_source: str = "") -> str:
             f"config = define_config({_literal(config, 0)})\n")
 
 
-def write_back(config_file: config_mod.ConfigFile, override: dict[str, Any]) -> None:
+async def write_back(config_file: config_mod.ConfigFile, override: dict[str, Any]) -> None:
     """Make `override` the content of the config file, and the config file's current config."""
     if config_file.error is not None:
         raise StatusError(400, f"{config_file.path} has an error, so it cannot be rewritten; fix it first: "
@@ -78,6 +79,11 @@ def write_back(config_file: config_mod.ConfigFile, override: dict[str, Any]) -> 
         nested = config_mod.nest(override)
     except ValueError as exc:
         raise StatusError(400, f"Config override has {exc}") from None
+    async with config_file.lock:  # not while the watcher or a request is loading the file
+        await asyncio.to_thread(_write_and_load, config_file, nested)
+
+
+def _write_and_load(config_file: config_mod.ConfigFile, nested: dict[str, Any]) -> None:
     path: Path = config_file.path
     try:
         old_source = path.read_text(encoding="utf-8")
@@ -97,6 +103,5 @@ def write_back(config_file: config_mod.ConfigFile, override: dict[str, Any]) -> 
         Path(tmp).unlink(missing_ok=True)
         raise
     # Load what was written, as the watcher would: the file is the single source of the branch config.
-    loaded = config_mod.load_file(path)
-    config_file.override, config_file.rendered = loaded, config_mod.render(loaded)
-    config_file.stamp, config_file.error = config_mod._stamp(path), None
+    stamp = config_mod._stamp(path)
+    config_file.take(config_mod.load_file(path), stamp)

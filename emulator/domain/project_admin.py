@@ -3,6 +3,7 @@ their admin shape (with the legacy `config` view), project key sets (`/internal/
 all of its data, and the local-emulator project mapping of the official emulator's tooling."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -242,5 +243,5 @@ async def local_emulator_project(db: AsyncSession, directory: projects.ProjectDi
     if project.owner_team_id is None:
         project.owner_team_id = LOCAL_EMULATOR_OWNER_TEAM_ID
     if project.id not in directory.files:
-        directory.bind(project.id, config_mod.ConfigFile.open(path))
+        directory.bind(project.id, await asyncio.to_thread(config_mod.ConfigFile.open, path))
     return project, keys

@@ -118,7 +118,7 @@ class ProjectDirectory:
         display_name, project_level, branch, environment, rendered, rendered_from = cached
         config_file = self.files.get(project_id)
         if config_file is not None:
-            config_file.refresh()  # a save applies to the very next request, even before the watcher fires
+            await config_file.refresh()  # a save applies to the very next request, even before the watcher fires
             branch = config_file.override
         if rendered is None or rendered_from is not branch:
             base = INTERNAL_CONFIG if project_id == INTERNAL_PROJECT_ID else None

@@ -13,7 +13,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from emulator import clock
+from emulator import clock, json_input
 from emulator.errors import E
 
 CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"  # lowercase Crockford base32: no i, l, o, u
@@ -134,7 +134,7 @@ def _header_kid(token: str) -> str | None:
     """Only to pick the verification key; PyJWT then checks the whole token."""
     try:
         segment = token.split(".", 1)[0]
-        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))).get("kid")
+        return json_input.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))).get("kid")
     except (ValueError, AttributeError, TypeError):
         return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, inspect, or_, select
+from sqlalchemy import and_, delete, exists, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import passkeys, permissions, teams, webhooks
@@ -12,6 +12,7 @@ from emulator.domain.passwords import check_imported_hash, hash_password
 from emulator.clock import now_millis
 from emulator.domain.projects import ProjectView
 from emulator.errors import E, StatusError
+from emulator.store import match
 from emulator.store.models import ContactChannel, OAuthAccount, RefreshToken, Team, TeamMember, User
 
 CLIENT_USER_FIELDS = (
@@ -313,10 +314,10 @@ async def list_users(db: AsyncSession, project: ProjectView, q: dict[str, Any]) 
                                   ContactChannel.is_verified.is_(True))
         stmt = stmt.where(verified if q["verified"] else ~verified)
     if q.get("query"):
-        needle = f"%{q['query'].lower()}%"
+        needle = q["query"]
         stmt = stmt.where(or_(
-            User.id == q["query"], func.lower(User.display_name).like(needle),
-            exists().where(ContactChannel.user_id == User.id, func.lower(ContactChannel.value).like(needle))))
+            User.id == needle, match.contains(User.display_name, needle),
+            exists().where(ContactChannel.user_id == User.id, match.contains(ContactChannel.value, needle))))
     column = User.last_active_at_millis if q.get("order_by") == "last_active_at" else User.signed_up_at_millis
     descending = _truthy(q.get("desc"))
     if q.get("cursor"):

@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from emulator.http import openapi
+from emulator.http.guard import RequestGuard, guard_hosts
 from emulator.http.request_log import RequestLogMiddleware
 from emulator.http.responses import text_response
 from emulator.http.routes import api_keys, auth, contact_channels, emails, inbox, misc, pages, permissions, teams, users
@@ -53,7 +55,8 @@ def api_routes() -> list:
             *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes,
             *payments.api.routes, *stripe_account.api.routes,
             *cli_auth.api.routes, *data_vault.api.routes, *browser_uploads.api.routes, *testkit.routes,
-            *webhooks.api.routes, *webhooks.routes, *svix.routes, *passkeys.api.routes, *sign_up_rules.api.routes]
+            *webhooks.api.routes, *webhooks.routes, *svix.routes, *passkeys.api.routes, *sign_up_rules.api.routes,
+            *openapi.routes]
 
 
 def response_dialect(request_headers: dict[bytes, bytes]) -> bytes:
@@ -145,4 +148,5 @@ def create_app(state, extra_routes: list | None = None) -> Starlette:
     app.state.emu = state
     app.add_middleware(RequestLogMiddleware)  # inside the envelope: sees actual statuses, skips preflights
     app.add_middleware(ApiEnvelope)
+    app.add_middleware(RequestGuard, public_hosts=guard_hosts(state.settings))  # outermost: refusals skip the envelope
     return app

@@ -6,7 +6,6 @@ then `me` is resolved, then params/query/body are validated (all messages at onc
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from emulator import json_input
 from emulator.errors import E, KnownError, StatusError
 from emulator.http import validation as v
 from emulator.http.auth import Auth, parse_auth
@@ -33,6 +33,9 @@ ADMIN = ("admin",)
 
 class UserIdOrMe(v.Uuid):
     """A user id field that also takes `me`, resolved to the signed-in user before validation."""
+
+    def describe(self):
+        return {"anyOf": [super().describe(), {"const": "me"}]}
 
 
 @dataclass
@@ -106,7 +109,7 @@ async def parse_body(request: Request) -> Any:
         raise E.body_parsing("Request body cannot be parsed as UTF-8") from None
     if content_type == "application/json":
         try:
-            parsed = json.loads(text)
+            parsed = json_input.loads(text)
         except ValueError:
             raise E.body_parsing("Invalid JSON in request body") from None
         return without_lone_surrogates(parsed) if _SURROGATE_ESCAPE.search(text) else parsed
@@ -128,6 +131,16 @@ def _resolve_me(schema: v.Schema | None, values: Any, auth: Auth | None) -> None
 
 
 Handler = Callable[[Ctx], Awaitable[Response | dict | list]]
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """What an API route declares, kept on its Route as `spec` for the OpenAPI document."""
+    access: tuple[str, ...] | None
+    body: v.Schema | Callable[[str | None], v.Schema] | None
+    query: v.Schema
+    params: v.Schema
+    doc: str | None
 
 
 def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, body: v.Schema | None = None,
@@ -187,7 +200,9 @@ def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, bo
                                + "\n".join(f"  - {e}" for e in errors))
             return await handler(ctx)
 
-        return Route(path, run, methods=[method])
+        route = Route(path, run, methods=[method])
+        route.spec = EndpointSpec(access, body, query, params, handler.__doc__)  # type: ignore[attr-defined]
+        return route
 
     return decorate
 

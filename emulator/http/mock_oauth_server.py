@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 from emulator.clock import now_millis
 from emulator.domain import oauth, oauth_sim as sim
+from emulator.http.guard import RequestGuard, guard_hosts
 from emulator.http.routes.oauth_sim import (NO_STORE, client_credentials, grant_tokens, oauth_error,
                                            provider_context, read_form)
 from emulator.http.routes.pages import static_version, templates
@@ -371,6 +372,7 @@ def create_app(state) -> Starlette:
     ])
     app.state.emu = state
     app.state.interactions = {}
+    app.add_middleware(RequestGuard, public_hosts=guard_hosts(state.settings))
     return app
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import uuid
 from typing import Any, Callable
@@ -16,10 +17,13 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "undefined"})()
 
 
 def _print(value: Any) -> str:
+    """A value as yup prints it in messages."""
     if value is MISSING:
         return "undefined"
-    if isinstance(value, float) and value != value:
-        return "NaN"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, bytes):
+        return "{}"  # a binary body (application/octet-stream) is an ArrayBuffer there, which prints as {}
     return json.dumps(value)
 
 
@@ -65,6 +69,18 @@ class Schema:
     def check(self, value: Any, path: str) -> str | None:
         return None
 
+    def json_schema(self) -> dict[str, Any]:
+        """This schema in JSON Schema, for the OpenAPI document (what `check` and `test` add is not expressed)."""
+        out = self.describe()
+        if self.one_of is not None:
+            out["enum"] = [*self.one_of, *([None] if self.nullable else [])]
+        elif self.nullable and "type" in out:
+            out["type"] = [out["type"], "null"]
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {} if self.type_name == "mixed" else {"type": self.type_name}
+
 
 class Json(Schema):
     """Free-form JSON (metadata fields): anything goes, including null."""
@@ -93,6 +109,16 @@ class Str(Schema):
             return json.dumps(value)
         return MISSING
 
+    def describe(self):
+        out: dict[str, Any] = {"type": "string"}
+        if self.min_length is not None or self.non_empty:
+            out["minLength"] = max(self.min_length or 0, 1 if self.non_empty else 0)
+        if self.max_length is not None:
+            out["maxLength"] = self.max_length
+        if self.pattern:
+            out["pattern"] = self.pattern.pattern
+        return out
+
     def check(self, value, path):
         if self.non_empty and value == "":
             return f"{path} must not be empty"
@@ -119,6 +145,9 @@ class Email(Str):
         super().__init__(**kw)
         self.strict = strict
 
+    def describe(self):
+        return {**super().describe(), "format": "email"}
+
     def check(self, value, path):
         message = super().check(value, path)
         if message:
@@ -129,6 +158,9 @@ class Email(Str):
 
 
 class Uuid(Str):
+    def describe(self):
+        return {**super().describe(), "format": "uuid"}
+
     def check(self, value, path):
         try:
             uuid.UUID(value)
@@ -140,6 +172,9 @@ class Uuid(Str):
 
 
 class Url(Str):
+    def describe(self):
+        return {**super().describe(), "format": "uri"}
+
     def check(self, value, path):
         problems = [f"{path} contains spaces"] if " " in value else []
         parsed = urlparse(value)
@@ -149,6 +184,9 @@ class Url(Str):
 
 
 class Base64(Str):
+    def describe(self):
+        return {**super().describe(), "contentEncoding": "base64"}
+
     def check(self, value, path):
         try:
             base64.b64decode(value, validate=True)
@@ -170,6 +208,11 @@ class Bool(Schema):
         return MISSING
 
 
+_FLOAT_MAX = 1.7976931348623157e308
+_INT64_MAX = 2**63 - 1
+_JS_NUMBER = re.compile(r"^[+-]?(Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)$")
+
+
 class Int(Schema):
     type_name = "number"
 
@@ -180,21 +223,26 @@ class Int(Schema):
     def cast(self, value):
         if isinstance(value, bool):
             return MISSING
+        if isinstance(value, int) and abs(value) > _FLOAT_MAX:
+            return math.inf if value > 0 else -math.inf  # JavaScript reads such a number as +-Infinity
         if isinstance(value, (int, float)):
-            return value
-        if isinstance(value, str):
-            try:
-                return float(value.strip()) if value.strip() else MISSING
-            except ValueError:
-                return MISSING
+            return MISSING if value != value else value
+        if isinstance(value, str) and _JS_NUMBER.match(value.strip()):
+            return float(value.strip())  # Number(text): "1e999" and "Infinity" are infinite, "inf" and "nan" NaN
         return MISSING
+
+    def describe(self):
+        bounds = {"minimum": self.min_value, "maximum": self.max_value}
+        return {"type": "integer", **{k: b for k, b in bounds.items() if b is not None}}
 
     def type_error(self, path, value):
         return f"{path} must be a `number` type, but the final value was: `NaN` (cast from the value `{_print(value)}`)."
 
     def check(self, value, path):
-        if value != int(value):
+        if not math.isfinite(value) or value != int(value):
             return f"{path} must be an integer"
+        if abs(value) > _INT64_MAX:
+            return f"{path} must be between -{_INT64_MAX} and {_INT64_MAX}"  # what the store can hold
         if self.min_value is not None and value < self.min_value:
             return f"{path} must be greater than or equal to {self.min_value}"
         if self.max_value is not None and value > self.max_value:
@@ -203,11 +251,16 @@ class Int(Schema):
 
     def validate(self, value, path, errors):
         out = super().validate(value, path, errors)
-        return int(out) if isinstance(out, float) and out == int(out) else out
+        return int(out) if isinstance(out, float) and math.isfinite(out) and out == int(out) else out
 
 
 class Obj(Schema):
     type_name = "object"
+    open_ended = False  # whether keys besides `fields` are accepted
+
+    def describe(self):
+        return {"type": "object", "properties": {k: s.json_schema() for k, s in self.fields.items()},
+                "required": [k for k, s in self.fields.items() if s.required], "additionalProperties": self.open_ended}
 
     def __init__(self, fields: dict[str, Schema] | None = None, *,
                  when: tuple[str, Any, dict[str, Schema]] | None = None, **kw):
@@ -266,6 +319,9 @@ class Arr(Schema):
 
     def cast(self, value):
         return value if isinstance(value, list) else MISSING
+
+    def describe(self):
+        return {"type": "array", "items": self.item.json_schema()}
 
     def validate(self, value, path, errors):
         out = super().validate(value, path, errors)

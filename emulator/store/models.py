@@ -471,6 +471,10 @@ class DataVaultEntry(Base):
     store_id: Mapped[str] = mapped_column(String)
     hashed_key: Mapped[str] = mapped_column(Text)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+    updated_at_millis: Mapped[int] = mapped_column(Integer)
+
+
 class WebhookEndpoint(Base):
     """A Svix endpoint (`ep_…`) of a project's webhook application: where its events are delivered."""
     __tablename__ = "webhook_endpoints"

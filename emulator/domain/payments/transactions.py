@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from emulator import json_input
 from emulator.clock import now_millis
 from emulator.domain.payments import catalogue
 from emulator.domain.payments.catalogue import charged_amount
@@ -112,7 +113,7 @@ def _encode_cursor(created: int, txn_id: str) -> str:
 
 def _decode_cursor(cursor: str) -> tuple[int, str]:
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        data = json_input.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         created, txn_id = data["createdAtMillis"], data["txnId"]
         if isinstance(created, bool) or not isinstance(created, int) or created < 0 or not txn_id \
                 or not isinstance(txn_id, str):

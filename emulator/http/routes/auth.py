@@ -263,6 +263,7 @@ async def delete_session(ctx: Ctx):
 
 class OpenObj(v.Obj):
     """An object schema that lets unknown keys through (OAuth clients and browsers add their own parameters)."""
+    open_ended = True
 
     def validate(self, value, path, errors):
         if not isinstance(value, dict):

@@ -6,12 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator import clock
+from emulator import clock, json_input
 from emulator.http.responses import json_response, text_response
 from emulator.settings import parse_duration
 from emulator.store.models import Meta
 
 OFFSET_KEY = "clock_offset_seconds"
+MAX_OFFSET_SECONDS = 1000 * 366 * 86400  # dates stay far inside what datetime and the SDKs handle
 
 
 async def load_offset(db) -> None:
@@ -41,7 +42,7 @@ async def read_clock(request: Request) -> Response:
 async def advance_clock(request: Request) -> Response:
     """Body `{"seconds": 86400}` or `{"duration": "30d"}` (ms, s, min, h, d). Time only moves forward."""
     try:
-        body = await request.json()
+        body = json_input.loads(await request.body())
         if not isinstance(body, dict) or len(body.keys() & {"seconds", "duration"}) != 1:
             raise ValueError('send exactly one of "seconds" (a number) or "duration" (e.g. "30d", "12h")')
         seconds = body.get("seconds")
@@ -51,6 +52,8 @@ async def advance_clock(request: Request) -> Response:
             raise ValueError('"seconds" must be a number')
         if seconds < 0:
             raise ValueError("the emulator clock only moves forward")
+        if not seconds <= MAX_OFFSET_SECONDS - clock.offset_seconds():  # also refuses NaN and infinity
+            raise ValueError("the emulator clock goes at most 1000 years ahead of real time")
     except ValueError as exc:
         return text_response(f"Cannot advance the clock: {exc}", 400)
     state = request.app.state.emu

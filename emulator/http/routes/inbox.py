@@ -16,7 +16,7 @@ import re
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from sqlalchemy import delete, exists, func, literal_column, or_, select
+from sqlalchemy import and_, delete, exists, func, literal_column, or_, select
 from sqlalchemy.orm import defer
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -27,6 +27,7 @@ from emulator.clock import now_millis
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable
 from emulator.http.responses import json_response, success, text_response
+from emulator.store import match
 from emulator.store.models import EmailMessage, MailRelay
 
 api = RouteTable()
@@ -41,6 +42,7 @@ NOT_FOUND = "Message not found in the hexclave-emulator inbox"
 
 class Lenient(v.Obj):
     """Query parameters: the known ones are validated, others (cache busters and the like) are ignored."""
+    open_ended = True
 
     def validate(self, value, path, errors):
         if isinstance(value, dict):
@@ -53,10 +55,6 @@ ID_PARAMS = v.Obj({"id": v.Str()})
 
 # ---------------------------------------------------------------- query building
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _recipient_where(condition):
     """EXISTS a recipient (in the JSON list) for which `condition(value_column)` holds."""
     each = func.json_each(EmailMessage.recipients).table_valued("value")
@@ -65,20 +63,17 @@ def _recipient_where(condition):
 
 def filters(*, q: str | None = None, to: str | None = None, subject: str | None = None,
             project_id: str | None = None, since: int | None = None) -> list:
-    """SQL conditions of the inbox filters (SQLite's LIKE ignores case for ASCII letters)."""
+    """SQL conditions of the inbox filters (text matches ignore the case of ASCII letters)."""
     where = []
     if project_id:
         where.append(EmailMessage.project_id == project_id)
     if to:
         where.append(_recipient_where(lambda value: func.lower(value) == func.lower(to)))
     if subject:
-        where.append(EmailMessage.subject.like(f"%{_escape_like(subject)}%", escape="\\"))
+        where.append(match.contains(EmailMessage.subject, subject))
     if q:
-        pattern = f"%{_escape_like(q)}%"
-        where.append(or_(EmailMessage.sender.like(pattern, escape="\\"),
-                         EmailMessage.subject.like(pattern, escape="\\"),
-                         EmailMessage.text.like(pattern, escape="\\"),
-                         _recipient_where(lambda value: value.like(pattern, escape="\\"))))
+        where.append(or_(match.contains(EmailMessage.sender, q), match.contains(EmailMessage.subject, q),
+                         match.contains(EmailMessage.text, q), _recipient_where(lambda value: match.contains(value, q))))
     if since is not None:
         where.append(EmailMessage.created_at_millis >= since)
     return where
@@ -301,9 +296,9 @@ def mailbox_name(name: str) -> str:
 
 def _mailbox_where(name: str):
     """Messages with a recipient whose local part is `name` (or `name+tag`), case-insensitively."""
-    base = _escape_like(mailbox_name(name))
-    return _recipient_where(lambda value: or_(func.lower(value).like(f"{base}@%", escape="\\"),
-                                              func.lower(value).like(f"{base}+%@%", escape="\\")))
+    base = mailbox_name(name)
+    return _recipient_where(lambda value: or_(match.starts_with(value, f"{base}@"),
+                                              and_(match.starts_with(value, f"{base}+"), match.contains(value, "@"))))
 
 
 def inbucket_header(mailbox: str, message: EmailMessage, size: int) -> dict:

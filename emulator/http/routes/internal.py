@@ -178,6 +178,9 @@ async def local_emulator_project(ctx: Ctx):
     path = Path(ctx.body["absolute_file_path"])
     if not path.is_absolute():
         raise StatusError(400, "absolute_file_path must be an absolute path.")
+    if path.name not in config_mod.CONFIG_FILE_NAMES:  # the file is executed: never any other file on disk
+        raise StatusError(400, f"Only config files may be loaded: the file must be named "
+                               f"{' or '.join(config_mod.CONFIG_FILE_NAMES)}.")
     if not path.is_file():
         raise StatusError(400, f"Config file not found: {path}")
     try:

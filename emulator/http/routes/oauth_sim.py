@@ -11,15 +11,16 @@
 from __future__ import annotations
 
 import base64
-import json
+import re
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from emulator.domain import oauth, oauth_sim as sim
+from emulator import json_input
+from emulator.domain import oauth, oauth_sim as sim, projects
 from emulator.http.routes.pages import static_version, templates
 from emulator.store.engine import finish
 
@@ -52,7 +53,7 @@ async def read_form(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if content_type == "application/json":
-            data = json.loads(raw or b"{}")
+            data = json_input.loads(raw or b"{}")
             return {k: v for k, v in data.items()} if isinstance(data, dict) else {}
         return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
     except (ValueError, UnicodeDecodeError):
@@ -115,15 +116,37 @@ async def _answer(db, provider_type: str, params: dict[str, Any], who: sim.Ident
     return _redirect(params["redirect_uri"], {"code": code, **state})
 
 
+CALLBACK_PATH = re.compile(r"^/api/(v1|latest)/auth/oauth/callback/[^/]+$")
+
+
+async def _redirect_uri_problem(db, request: Request, uri: str, state: Any) -> str | None:
+    """Like a real provider, send codes only to registered places: the emulator's own OAuth callbacks (where the
+    platform's sign-in sends the browser) and http(s) URLs the project trusts (its trusted domains, and localhost
+    unless domains.allowLocalhost is off). Without a platform sign-in behind it, any config-file project counts."""
+    parsed = urlsplit(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return "redirect_uri is missing or not an absolute http(s) URL."
+    if parsed.netloc == request.url.netloc and CALLBACK_PATH.match(parsed.path):
+        return None
+    directory = request.app.state.emu.projects
+    row = await oauth.outer_info(db, str(state or ""))
+    project = row and await directory.view(db, row.project_id)
+    configs = [project.config] if project else [f.rendered for f in directory.files.values()]
+    if any(projects.is_trusted_url(config, uri) for config in configs):
+        return None
+    return ("redirect_uri is neither one of the emulator's OAuth callbacks nor a URL the project trusts "
+            "(domains.trustedDomains, or localhost when domains.allowLocalhost is on).")
+
+
 def _bad_request_page(message: str) -> HTMLResponse:
     # Without a usable redirect_uri an OAuth provider must not redirect: it shows the error itself.
     return HTMLResponse(f"<!doctype html><title>OAuth error</title><p>{message}</p>", 400)
 
 
-def _check_request(params: dict[str, Any]) -> str | None:
-    uri = str(params.get("redirect_uri") or "")
-    if not uri.startswith(("http://", "https://")) and ":" not in uri:
-        return "redirect_uri is missing or not an absolute URL."
+async def _check_request(db, request: Request, params: dict[str, Any]) -> str | None:
+    problem = await _redirect_uri_problem(db, request, str(params.get("redirect_uri") or ""), params.get("state"))
+    if problem:
+        return problem
     if params.get("response_type", "code") != "code":
         return "Only response_type=code is supported."
     if params.get("code_challenge_method") not in (None, "", "plain", "S256"):
@@ -136,11 +159,11 @@ async def authorize_page(request: Request) -> Response:
     if provider_type is None:
         return _not_found()
     params = dict(request.query_params)
-    problem = _check_request(params)
-    if problem:
-        return _bad_request_page(problem)
     state = request.app.state.emu
     async with state.db.session() as db:
+        problem = await _check_request(db, request, params)
+        if problem:
+            return _bad_request_page(problem)
         project_name, provider_config = await provider_context(db, request, params)
         login = params.get("emulator_login")
         outcome = params.get("emulator_result", "grant")
@@ -174,14 +197,14 @@ async def authorize_submit(request: Request) -> Response:
     if provider_type is None:
         return _not_found()
     fields = await read_form(request)
-    problem = _check_request(fields)
-    if problem:
-        return _bad_request_page(problem)
     outcome = fields.get("action", "grant")
     if outcome not in ("grant", *SIM_ERRORS):
         return _bad_request_page("action must be grant, deny or unavailable.")
     state = request.app.state.emu
     async with state.db.session() as db:
+        problem = await _check_request(db, request, fields)
+        if problem:
+            return _bad_request_page(problem)
         who = None
         if outcome == "grant":
             if fields.get("identity"):  # one of the listed identities, by account id
