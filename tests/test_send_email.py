@@ -169,7 +169,7 @@ def test_send_email_errors(emu):
         ke(s.post("/emails/send-email", content=b"{", headers={"content-type": "application/json"}),
            400, "BODY_PARSING_ERROR")
         r = s.post("/emails/send-email", json={"user_ids": [user_id], "draft_id": str(uuid.uuid4())})
-        assert r.json()["code"] == "NOT_SUPPORTED_BY_EMULATOR"
+        assert r.status_code == 400 and r.text == "No draft found with given draft_id"
     with emu.client() as c:
         ke(c.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>x</p>"}),
            401, "INSUFFICIENT_ACCESS_TYPE")
@@ -357,11 +357,11 @@ CUSTOM_THEME = "9c4d1e2f-3a5b-4c6d-8e7f-0a1b2c3d4e5f"
 TEMPLATE_TSX = "export function EmailTemplate({ variables }) { return <p>Hi {variables.name}</p>; }"
 
 
-def test_custom_config_template_and_theme_are_delivered_unrendered():
+def test_without_node_custom_template_and_theme_are_delivered_unrendered():
     from support import start_emulator
     from wire import write_config
 
-    e = start_emulator(config=write_config({"emails": {
+    e = start_emulator(env={"HEXCLAVE_NODE": "off"}, config=write_config({"emails": {
         "selectedThemeId": CUSTOM_THEME,
         "themes": {CUSTOM_THEME: {"displayName": "Brand", "tsxSource": "export function EmailTheme() {}"}},
         "templates": {CUSTOM_TEMPLATE: {"displayName": "Weekly digest", "tsxSource": TEMPLATE_TSX}}}}))
@@ -385,10 +385,13 @@ def test_custom_config_template_and_theme_are_delivered_unrendered():
 
         message = wait_mail(e, email, "Weekly digest")  # the template's displayName
         headers = message["headers"]
-        assert ["X-Hexclave-Emulator-Template", f"{CUSTOM_TEMPLATE} (not rendered)"] in headers
-        assert ["X-Hexclave-Emulator-Theme", f"{CUSTOM_THEME} (not rendered; Default Light used)"] in headers
+        assert ["X-Hexclave-Emulator-Template",
+                f"Weekly digest ({CUSTOM_TEMPLATE}); NOT rendered: Node.js is not installed"] in headers
+        assert ["X-Hexclave-Emulator-Theme", f"Brand ({CUSTOM_THEME}); NOT rendered: Node.js is not installed; "
+                                             f"Default Light was used instead"] in headers
         for part in (message["html"], message["text"]):
-            assert "hexclave-emulator does not render TSX email templates" in part and CUSTOM_TEMPLATE in part
+            assert "renders TSX email templates with Node.js, which it cannot use here" in part
+            assert CUSTOM_TEMPLATE in part
         assert "&lt;b&gt;Zoë&lt;/b&gt;" in message["html"] and "<b>Zoë</b>" not in message["html"]  # escaped
         assert 'name: "<b>Zoë</b>"' in message["text"] and "count: 3" in message["text"]
         assert "https://app.example/x?code=abc" in message["links"]
@@ -400,18 +403,11 @@ def test_custom_config_template_and_theme_are_delivered_unrendered():
         assert "unsubscribe" not in overridden["html"].lower()  # transactional
         builtin = wait_mail(e, email, "Your code is QRS456")
         assert ">QRS456</p>" in builtin["html"]
-        assert not [h for h in builtin["headers"] if h[0] == "X-Hexclave-Emulator-Template"]
+        assert ["X-Hexclave-Emulator-Template",
+                f"Magic Link/OTP ({MAGIC_LINK_TEMPLATE}); built-in, rendered by the Jinja2 port"] in builtin["headers"]
 
         items = [i for i in outbox_items(e)["items"] if i["email_programmatic_call_template_id"] == CUSTOM_TEMPLATE]
         assert len(items) == 2 and all(i["status"] == "sent" for i in items)
         assert all(i["tsx_source"] == TEMPLATE_TSX for i in items)
     finally:
         e.stop()
-
-
-def test_draft_id_is_not_supported(emu):
-    user_id = make_user(emu, fresh_email())
-    with emu.server() as s:
-        r = s.post("/emails/send-email", json={"user_ids": [user_id], "draft_id": str(uuid.uuid4())})
-    assert r.status_code == 501 and r.json()["code"] == "NOT_SUPPORTED_BY_EMULATOR"
-    assert "draft" in r.json()["error"]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulator.domain import email_builtins
+
 log = logging.getLogger("hexclave.config")
 
 
@@ -256,7 +258,7 @@ DEFAULTS: dict[str, Any] = {
     "users": {"allowClientUserDeletion": False},
     "onboarding": {"requireEmailVerification": False},
     "apiKeys": {"enabled": {"team": False, "user": False}},
-    "emails": {"selectedThemeId": None, "themes": {}, "templates": {}, "server": {"isShared": True}},
+    "emails": {**email_builtins.config_defaults(), "server": {"isShared": True}},
     "payments": {"blockNewPurchases": False, "testMode": True, "productLines": {}, "products": {}, "items": {}},
     # A local emulator project trusts localhost, like the official emulator's environment override.
     "domains": {"allowLocalhost": True, "trustedDomains": {}},

@@ -17,6 +17,7 @@ from emulator.http.routes import internal
 from emulator.http.routes import internal_config, permission_definitions
 from emulator.http.routes import clock
 from emulator.http.routes import payments
+from emulator.http.routes import email_admin
 
 API_PREFIXES = ("/api/v1", "/api/latest")
 
@@ -45,7 +46,7 @@ def api_routes() -> list:
             *team_invitations.api.routes, *team_member_profiles.api.routes,
             *internal.api.routes,
             *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes,
-            *payments.api.routes]
+            *payments.api.routes, *email_admin.api.routes]
 
 
 class ApiEnvelope:

@@ -259,3 +259,27 @@ def is_image_data_url(url: str) -> bool:
         return len(base64.b64decode(match.group(2), validate=True)) > 0
     except ValueError:
         return False
+
+
+class Union(Schema):
+    """yup's union of object schemas: the first that matches wins; else one error that lists each schema's
+    messages (field messages first, unknown properties last, as yup orders them)."""
+
+    def __init__(self, *options: Obj, **kw):
+        super().__init__(**kw)
+        self.options = options
+
+    def validate(self, value, path, errors):
+        if value is MISSING or value is None:
+            return super().validate(value, path, errors)
+        reports = []
+        for option in self.options:
+            found: list[str] = []
+            out = option.validate(value, path, found)
+            if not found:
+                return out
+            unknown = [e for e in found if " contains unknown properties: " in e]
+            reports.append([e for e in found if e not in unknown] + unknown)
+        errors.append(f"{path} is not matched by any of the provided schemas:\n" + "\n".join(
+            f"    Schema {i}:\n" + "\n".join(f"      {e}" for e in report) for i, report in enumerate(reports)))
+        return MISSING

@@ -445,3 +445,15 @@ class PaymentRefund(Base):
     entries: Mapped[Any] = mapped_column(JSON, default=list)
     revoked_quantity: Mapped[int] = mapped_column(Integer, default=0)
     created_at_millis: Mapped[int] = mapped_column(Integer)
+
+
+class EmailDraft(Base):
+    """An email draft of the dashboard (/internal/email-drafts): TSX to send once with send-email's draft_id."""
+    __tablename__ = "email_drafts"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    display_name: Mapped[str] = mapped_column(String)
+    tsx_source: Mapped[str] = mapped_column(String)
+    theme_id: Mapped[Any] = mapped_column(JSON)  # a theme id, False (no theme) or None (the project's theme)
+    sent_at_millis: Mapped[int | None] = mapped_column(Integer)
+    updated_at_millis: Mapped[int] = mapped_column(Integer)

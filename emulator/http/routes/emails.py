@@ -81,8 +81,6 @@ def _check_send_body(body: dict, path: str) -> None:
 @api("/emails/send-email", "POST", access=SERVER, body=SEND_BODY)
 async def send_email(ctx: Ctx):
     _check_send_body(ctx.body, ctx.request.url.path)
-    if "draft_id" in ctx.body:
-        raise E.not_supported("Sending an email draft (draft_id)")
     results = await outbox.send_email(ctx.db, ctx.state.mail, ctx.project, ctx.state.settings.base_url, ctx.body)
     return {"results": results}
 
@@ -115,7 +113,8 @@ async def get_outbox(ctx: Ctx):
     "skip_deliverability_check": v.Bool(), "tsx_source": v.Str(), "theme_id": v.Json(), "to": v.Json(),
     "variables": v.Json()}, required=True))
 async def update_outbox(ctx: Ctx):
-    return await outbox.update_outbox(ctx.db, ctx.project, ctx.params["id"], ctx.body)
+    return await outbox.update_outbox(ctx.db, ctx.state.mail, ctx.project, ctx.state.settings.base_url,
+                                      ctx.params["id"], ctx.body)
 
 
 # ---------------------------------------------------------------- delivery info and capacity
