@@ -183,7 +183,10 @@ async def render(template: str, theme: str, *, variables: dict[str, Any] | None 
                                                  "themeProps": theme_props or {}, "previewMode": preview})
 
 
-def stop_all() -> None:
-    for worker in _workers.values():
+async def close() -> None:
+    """Stop this event loop's worker and wait for the process to end."""
+    worker = _workers.pop(id(asyncio.get_running_loop()), None)
+    process = worker and worker._process
+    if process is not None and process.returncode is None:
         worker.stop()
-    _workers.clear()
+        await process.wait()
