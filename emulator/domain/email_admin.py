@@ -129,8 +129,11 @@ async def delete_template(db: AsyncSession, directory: ProjectDirectory, project
 # ---------------------------------------------------------------- drafts
 
 def draft_shape(draft: EmailDraft) -> dict[str, Any]:
-    return {"id": draft.id, "display_name": draft.display_name, "tsx_source": draft.tsx_source,
-            "theme_id": draft.theme_id, "sent_at_millis": draft.sent_at_millis}
+    shape = {"id": draft.id, "display_name": draft.display_name, "tsx_source": draft.tsx_source,
+             "theme_id": draft.theme_id, "sent_at_millis": draft.sent_at_millis}
+    if draft.theme_id is None:  # the project's theme: no theme_id on the wire
+        del shape["theme_id"]
+    return shape
 
 
 async def _draft_or_404(db: AsyncSession, project: ProjectView, draft_id: str) -> EmailDraft:

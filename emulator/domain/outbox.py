@@ -40,10 +40,6 @@ _boosts: dict[str, int] = {}  # project id -> boost expiry (in memory: a restart
 
 # ---------------------------------------------------------------- rendering
 
-def _html_source(html: str) -> str:
-    return email_rendering.html_template(html)
-
-
 async def _render(project: ProjectView, user: User, item: dict[str, Any], unsubscribe_link: str | None,
                   ) -> email_rendering.Email:
     """Render an outbox item for its user: its config template, its TSX (a draft, or an edit), or its html."""
@@ -95,7 +91,7 @@ async def send_email(db: AsyncSession, bus: mail.MailBus, project: ProjectView, 
         source = {"tsx_source": draft.tsx_source, "name": draft.display_name}
         tsx_source = draft.tsx_source
     elif "html" in body:
-        source, tsx_source = {"html": body["html"]}, _html_source(body["html"])
+        source, tsx_source = {"html": body["html"]}, email_rendering.html_template(body["html"])
     else:
         source, tsx_source = {"template_id": body["template_id"]}, templates[body["template_id"]].get("tsxSource")
     for user in recipients:
