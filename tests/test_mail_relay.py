@@ -141,7 +141,7 @@ def test_shared_server_means_no_relay(setup, relay_server):
     assert not [e for e in handler.envelopes if {email, other} & set(e.rcpt_tos)]
 
 
-def test_send_email_outbox_goes_sending_then_sent(setup, relay_server):
+def test_send_email_outbox_item_is_sent_and_relayed(setup, relay_server):
     emu, path = setup
     controller, handler = relay_server
     configure(path, server_config(controller.port))

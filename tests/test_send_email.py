@@ -162,17 +162,35 @@ def test_send_email_errors(emu):
                      {"user_ids": [user_id]},  # no content
                      {"user_ids": [user_id], "html": "<p>x</p>", "template_id": MAGIC_LINK_TEMPLATE},
                      {"user_ids": [user_id], "html": "<p>x</p>", "variables": {}},
-                     {"user_ids": ["nope"], "html": "<p>x</p>"},
                      {"user_ids": [user_id], "html": "<p>x</p>", "theme_id": 5},
                      {"user_ids": [user_id], "html": 5, "unknown": 1}):
             ke(s.post("/emails/send-email", json=body), 400, "SCHEMA_ERROR")
         ke(s.post("/emails/send-email", content=b"{", headers={"content-type": "application/json"}),
            400, "BODY_PARSING_ERROR")
+        r = s.post("/emails/send-email", json={"user_ids": [user_id], "all_users": True, "html": "<p>x</p>"})
+        assert ke(r, 400, "SCHEMA_ERROR")["details"] == {"message": "Exactly one of user_ids or all_users must be provided"}
+        r = s.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>x</p>", "theme_id": "nope"})
+        assert ke(r, 400, "SCHEMA_ERROR")["details"]["message"].endswith(
+            "    Schema 2:\n      body.draft_id must be defined\n      body.theme_id is invalid\n"
+            "      body contains unknown properties: html\n      body contains unknown properties: html")
         r = s.post("/emails/send-email", json={"user_ids": [user_id], "draft_id": str(uuid.uuid4())})
         assert r.status_code == 400 and r.text == "No draft found with given draft_id"
     with emu.client() as c:
         ke(c.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>x</p>"}),
            401, "INSUFFICIENT_ACCESS_TYPE")
+
+
+def test_send_email_needs_the_projects_own_email_server():
+    from support import start_emulator
+    from wire import write_config
+
+    e = start_emulator(config=write_config({"auth": {"allowSignUp": True}}))  # the shared server, by default
+    try:
+        with e.server() as s:
+            r = s.post("/emails/send-email", json={"all_users": True, "html": "<p>x</p>"})
+        ke(r, 400, "REQUIRES_CUSTOM_EMAIL_SERVER")
+    finally:
+        e.stop()
 
 
 def test_user_without_primary_email_is_skipped(emu):
@@ -362,6 +380,7 @@ def test_without_node_custom_template_and_theme_are_delivered_unrendered():
     from wire import write_config
 
     e = start_emulator(env={"HEXCLAVE_NODE": "off"}, config=write_config({"emails": {
+        "server": {"isShared": False},
         "selectedThemeId": CUSTOM_THEME,
         "themes": {CUSTOM_THEME: {"displayName": "Brand", "tsxSource": "export function EmailTheme() {}"}},
         "templates": {CUSTOM_TEMPLATE: {"displayName": "Weekly digest", "tsxSource": TEMPLATE_TSX}}}}))

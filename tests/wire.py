@@ -137,8 +137,11 @@ def schema_error(r: httpx.Response, method: str, path: str) -> list[str]:
     header, *rest = message.split("\n")
     assert header == f"Request validation failed on {method} {path}:", message
     assert rest, message
-    lines = []
+    lines: list[str] = []
     for line in rest:
+        if not line.startswith("  - ") and line.startswith("  ") and lines:  # a message's further lines
+            lines[-1] += "\n" + line[2:]  # (a printed object, a union's schemas), indented under its dash
+            continue
         assert line.startswith("  - "), message
         lines.append(line[4:])
     return lines

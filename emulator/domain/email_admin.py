@@ -27,7 +27,8 @@ async def _override(db: AsyncSession, directory: ProjectDirectory, project: Proj
     await config_levels.patch(db, directory, project.id, "environment", change)
 
 
-def _require_custom_server(project: ProjectView) -> None:
+def require_custom_server(project: ProjectView) -> None:
+    """Custom emails (send-email, template edits) need the project's own email server, as on the platform."""
     if (emails_config(project).get("server") or {}).get("isShared", True) is not False:
         raise E.requires_custom_email_server()
 
@@ -85,7 +86,7 @@ def list_templates(project: ProjectView) -> dict[str, Any]:
 
 async def create_template(db: AsyncSession, directory: ProjectDirectory, project: ProjectView,
                           display_name: str) -> dict[str, Any]:
-    _require_custom_server(project)
+    require_custom_server(project)
     template_id = str(uuid.uuid4())
     await _override(db, directory, project, {f"emails.templates.{template_id}": {
         "displayName": display_name, "tsxSource": email_builtins.NEW_TEMPLATE, "themeId": None}})
@@ -102,7 +103,7 @@ def _template_or_404(project: ProjectView, template_id: str) -> dict[str, Any]:
 async def update_template(db: AsyncSession, directory: ProjectDirectory, project: ProjectView, template_id: str,
                           body: dict[str, Any]) -> dict[str, Any]:
     """Save a template's new source once it renders (in preview mode, with the project's selected theme)."""
-    _require_custom_server(project)
+    require_custom_server(project)
     _template_or_404(project, template_id)
     _, theme = email_rendering.theme_for(project, None)
     rendered = await render_tsx(body["tsx_source"], theme["tsxSource"],
@@ -120,7 +121,7 @@ async def update_template(db: AsyncSession, directory: ProjectDirectory, project
 
 async def delete_template(db: AsyncSession, directory: ProjectDirectory, project: ProjectView,
                           template_id: str) -> dict[str, Any]:
-    _require_custom_server(project)
+    require_custom_server(project)
     _template_or_404(project, template_id)
     await _override(db, directory, project, {f"emails.templates.{template_id}": None})
     return {}

@@ -2,8 +2,8 @@
 
 Rendering happens inside the request: each recipient's row is rendered, then either skipped (no primary email,
 unsubscribed) or delivered to the inbox at once, or when `scheduled_at_millis` comes (the background delivery loop).
-Rows reach `sent`, `skipped` or `render-error`; with the project's own SMTP server configured (`emails.server`),
-`sending` until the relay there ends, then `sent` or `server-error`.
+Rows reach `sent` (once in the inbox), `skipped` or `render-error`; with the project's own SMTP server configured
+(`emails.server`), a relay there that fails turns a `sent` row into `server-error`.
 
 Templates and drafts are TSX, rendered with node (emulator.domain.email_rendering); without node their emails still
 arrive, with a body that says so and lists the variables (ui/emails/unrendered_template.html).
@@ -183,31 +183,26 @@ async def _deliver(db: AsyncSession, bus: mail.MailBus, project: ProjectView, us
     await mail.send(db, bus, project_id=project.id, to=[primary.value], subject=item["subject"], html=item["html"],
                     text=item["text"], sender=sender(project), extra_headers=[tuple(h) for h in item.get("_headers") or ()], relay=relay,
                     outbox_id=item["id"])
-    done = now_millis()
-    if relay is not None:  # in the inbox already; `sent` once the project's server took it (relay_finished)
-        item.update(status="sending", simple_status="in-progress", can_have_delivery_info=False,
-                    updated_at_millis=done)
-        return
+    done = now_millis()  # in the inbox: sent (a relay to the project's own server that fails turns it to server-error)
     item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
                 can_have_delivery_info=False, updated_at_millis=done)
 
 
 async def relay_finished(db: AsyncSession, outbox_id: str, server: str, error: str | None) -> None:
-    """Record on the outbox item how relaying it to the project's SMTP server went."""
+    """Record on the outbox item a failed relay to the project's SMTP server (one attempt, never retried)."""
     row = await db.get(EmailOutbox, outbox_id)
-    if row is None or row.item.get("status") != "sending":
+    if row is None or error is None or row.item.get("status") != "sent":
         return
     item, done = dict(row.item), now_millis()
-    if error is None:
-        item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
-                    updated_at_millis=done)
-    else:
-        message = f"Relaying to the project's SMTP server {server} failed: {error}"
-        item.update(status="server-error", simple_status="error", error_at_millis=done, server_error=message,
-                    updated_at_millis=done, send_attempt_errors=[*(item.get("send_attempt_errors") or []), {
-                        "attempt_number": len(item.get("send_attempt_errors") or []) + 1, "timestamp": _iso(done),
-                        "external_message": message, "external_details": {}, "internal_message": message,
-                        "internal_details": {"server": server}}])
+    message = f"Relaying to the project's SMTP server {server} failed: {error}"
+    attempts = [*(item.get("send_attempt_errors") or []), {
+        "attempt_number": len(item.get("send_attempt_errors") or []) + 1, "timestamp": _iso(done),
+        "external_message": message, "external_details": {}, "internal_message": message,
+        "internal_details": {"server": server}}]
+    item.update(status="server-error", simple_status="error", error_at_millis=done, server_error=message,
+                updated_at_millis=done, send_retries=len(attempts), next_send_retry_at_millis=None,
+                send_attempt_errors=attempts, has_delivered=False)
+    item.pop("delivered_at_millis", None)
     _store(row, item)
 
 

@@ -20,7 +20,19 @@ def _print(value: Any) -> str:
         return "undefined"
     if isinstance(value, float) and value != value:
         return "NaN"
+    if isinstance(value, (list, dict)):  # yup: JSON with 2-space indent, each string printed (quoted) once more
+        return json.dumps(_printed_strings(value), indent=2)
     return json.dumps(value)
+
+
+def _printed_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return [_printed_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _printed_strings(v) for k, v in value.items()}
+    return value
 
 
 def _plain(value: Any) -> str:
@@ -261,13 +273,22 @@ def is_image_data_url(url: str) -> bool:
         return False
 
 
+class Record(Schema):
+    """An object of free-form values (yup's record)."""
+    type_name = "object"
+
+    def cast(self, value):
+        return value if isinstance(value, dict) else MISSING
+
+
 class Union(Schema):
     """yup's union of object schemas: the first that matches wins; else one error that lists each schema's
-    messages (field messages first, unknown properties last, as yup orders them)."""
+    messages, as yup orders them: missing fields, other field messages, unknown properties. `unknown_repeats`: an
+    option built with yup's concat() reports its unknown properties once per object it was made of."""
 
-    def __init__(self, *options: Obj, **kw):
+    def __init__(self, *options: Obj, unknown_repeats: int = 1, **kw):
         super().__init__(**kw)
-        self.options = options
+        self.options, self.unknown_repeats = options, unknown_repeats
 
     def validate(self, value, path, errors):
         if value is MISSING or value is None:
@@ -279,7 +300,10 @@ class Union(Schema):
             if not found:
                 return out
             unknown = [e for e in found if " contains unknown properties: " in e]
-            reports.append([e for e in found if e not in unknown] + unknown)
+            missing = [e for e in found if e.endswith(" must be defined")]
+            others = [e for e in found if e not in unknown and e not in missing]
+            reports.append(missing + others + unknown * self.unknown_repeats)
         errors.append(f"{path} is not matched by any of the provided schemas:\n" + "\n".join(
-            f"    Schema {i}:\n" + "\n".join(f"      {e}" for e in report) for i, report in enumerate(reports)))
+            f"  Schema {i}:\n" + "\n".join("    " + e.replace("\n", "\n    ") for e in report)
+            for i, report in enumerate(reports)))
         return MISSING
