@@ -241,22 +241,32 @@ export function EmailTemplate({ user }) {
 def test_outbox_edit_of_content_renders_again(emu):
     own_email_server(emu)
     email = fresh_email()
+
+    def settled(s, outbox_id):  # once the outbox worker has rendered it
+        deadline = time.monotonic() + FIRST_RENDER_TIMEOUT
+        while True:
+            item = s.get(f"/emails/outbox/{outbox_id}").json()
+            if item["status"] not in ("preparing", "rendering") or time.monotonic() > deadline:
+                return item
+            time.sleep(0.05)
+
     with server(emu) as s:
         user_id = s.post("/users", json={"primary_email": email, "primary_email_verified": True}).json()["id"]
         later = int(time.time() * 1000) + 3_600_000
         r = s.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>old</p>", "subject": "Later",
                                                "scheduled_at_millis": later})
         assert r.status_code == 200, r.text
-        item = next(i for i in s.get("/emails/outbox").json()["items"] if i["to"]["user_id"] == user_id)
-        assert item["status"] == "scheduled"
-        r = s.patch(f"/emails/outbox/{item['id']}", json={"tsx_source": otp_template("Edited"),
-                                                          "variables": {"otp": "ABC123"}},
-                    timeout=FIRST_RENDER_TIMEOUT)
-        assert r.status_code == 200, r.text
-        assert r.json()["status"] == "scheduled" and "Edited for " in r.json()["html"]
-        r = s.patch(f"/emails/outbox/{item['id']}", json={"tsx_source": "export function EmailTemplate( {"})
-        assert r.status_code == 200 and r.json()["status"] == "render-error"
-        assert "Build failed" in r.json()["render_error"]
+        outbox_id = next(i for i in s.get("/emails/outbox").json()["items"] if i["to"]["user_id"] == user_id)["id"]
+        assert "<p>old</p>" in settled(s, outbox_id)["html"]
+        r = s.patch(f"/emails/outbox/{outbox_id}", json={"tsx_source": otp_template("Edited"),
+                                                         "variables": {"otp": "ABC123"}})
+        assert r.status_code == 200 and r.json()["status"] == "preparing" and "html" not in r.json()
+        item = settled(s, outbox_id)
+        assert item["status"] == "scheduled" and "Edited for " in item["html"] and "ABC123" in item["html"]
+        r = s.patch(f"/emails/outbox/{outbox_id}", json={"tsx_source": "export function EmailTemplate( {"})
+        assert r.status_code == 200
+        item = settled(s, outbox_id)
+        assert item["status"] == "render-error" and "Build failed" in item["render_error"]
 
 
 def test_without_node_render_requests_answer_a_clear_error():

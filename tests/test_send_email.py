@@ -1,5 +1,6 @@
 """Send-email, the outbox, delivery info, capacity boost, notification preferences and unsubscribe links."""
 import re
+import time
 import uuid
 
 TRANSACTIONAL = "7bb82d33-2f54-4a3d-9d23-82739e0d66ef"
@@ -42,8 +43,15 @@ def outbox_items(emu, **params):
     return r.json()
 
 
-def item_for(emu, user_id):
-    return next(i for i in outbox_items(emu)["items"] if i["to"]["user_id"] == user_id)
+def item_for(emu, user_id, timeout=10.0):
+    """The user's outbox email once the outbox worker has rendered and sent (or skipped) it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        item = next(i for i in outbox_items(emu)["items"] if i["to"]["user_id"] == user_id)
+        due = item["status"] == "scheduled" and item["scheduled_at_millis"] <= time.time() * 1000
+        if (item["status"] not in ("preparing", "rendering") and not due) or time.monotonic() > deadline:
+            return item
+        time.sleep(0.05)
 
 
 # ---- notification preferences -----------------------------------------------------------------------------------
@@ -282,6 +290,7 @@ def test_delivery_info_and_capacity_boost(emu):
     with emu.server() as s:
         before = s.get("/emails/delivery-info").json()
         s.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>count me</p>"})
+        item_for(emu, user_id)  # sent by the outbox worker
         info = s.get("/emails/delivery-info")
         assert info.status_code == 200, info.text
         info = info.json()
@@ -334,9 +343,7 @@ def _scheduled(emu, delay_ms=3000):
         r = s.post("/emails/send-email", json={"user_ids": [user["id"]], "html": "<p>later</p>", "subject": "Later",
                                                "scheduled_at_millis": int(_time.time() * 1000) + delay_ms})
         assert r.status_code == 200, r.text
-        items = s.get("/emails/outbox").json()["items"]
-    item = next(i for i in items if i["to"]["user_id"] == user["id"])
-    return email, item
+    return email, item_for(emu, user["id"])  # rendered by the outbox worker, then scheduled
 
 
 def test_scheduled_email_waits_then_goes_out(emu):
@@ -349,6 +356,26 @@ def test_scheduled_email_waits_then_goes_out(emu):
     with emu.server() as s:
         after = s.get(f"/emails/outbox/{item['id']}").json()
     assert after["status"] == "sent" and after["has_delivered"] is True
+
+
+def test_outbox_email_is_prepared_then_rendered_by_the_worker_and_can_be_paused_before(emu):
+    email = fresh_email()
+    user_id = make_user(emu, email)
+    with emu.server() as s:
+        r = s.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>wait</p>", "subject": "Held"})
+        assert r.status_code == 200, r.text
+        item = next(i for i in outbox_items(emu)["items"] if i["to"]["user_id"] == user_id)
+        assert item["status"] == "preparing" and "subject" not in item and "started_rendering_at_millis" not in item
+        paused = s.patch(f"/emails/outbox/{item['id']}", json={"is_paused": True}).json()
+        assert paused["status"] == "paused"
+        time.sleep(1.2)  # two rounds of the outbox worker: a paused email is not sent (it may have been rendered)
+        assert s.get(f"/emails/outbox/{item['id']}").json()["status"] == "paused"
+        with emu.http() as h:
+            assert h.get("/emulator/inbox/messages", params={"to": email}).json()["items"] == []
+        resumed = s.patch(f"/emails/outbox/{item['id']}", json={"is_paused": False}).json()
+        assert resumed["status"] == ("scheduled" if resumed["has_rendered"] else "preparing")
+    assert item_for(emu, user_id)["status"] == "sent"
+    assert wait_mail(emu, email, "Held")["subject"] == "Held"
 
 
 def test_outbox_pause_resume_cancel_and_not_editable(emu):

@@ -40,14 +40,14 @@ _boosts: dict[str, int] = {}  # project id -> boost expiry (in memory: a restart
 
 # ---------------------------------------------------------------- rendering
 
-async def _render(project: ProjectView, user: User, item: dict[str, Any], unsubscribe_link: str | None,
+async def _render(project: ProjectView, user_name: str | None, item: dict[str, Any], unsubscribe_link: str | None,
                   ) -> email_rendering.Email:
     """Render an outbox item for its user: its config template, its TSX (a draft, or an edit), or its html."""
     source = item["_source"]
     return await email_rendering.render_mail(
         project, template_id=source.get("template_id"), html=source.get("html"),
         tsx_source=source.get("tsx_source"), theme_id=item.get("theme_id"), variables=item.get("variables") or {},
-        user_name=user.display_name, unsubscribe_link=unsubscribe_link, template_name=source.get("name"))
+        user_name=user_name, unsubscribe_link=unsubscribe_link, template_name=source.get("name"))
 
 
 # ---------------------------------------------------------------- sending
@@ -109,40 +109,33 @@ async def send_email(db: AsyncSession, bus: mail.MailBus, project: ProjectView, 
             "_source": source, "_subject": body.get("subject"), "_category": category.id if category else None,
             "_high_priority": bool(body.get("is_high_priority")),
         }
-        await _render_item(db, project, base_url, user, item)
-        if item["status"] == "rendered":
-            if item["scheduled_at_millis"] > now_millis():
-                item.update(status="scheduled", simple_status="in-progress")  # the delivery loop sends it when due
-            else:
-                await _deliver(db, bus, project, user, item)
+        item.update(status="preparing", simple_status="in-progress")  # the outbox worker renders and sends it
         _save(db, project, item)
     if draft is not None:
         draft.sent_at_millis = now_millis()
     return [{"user_id": user.id} for user in recipients]
 
 
-async def _render_item(db: AsyncSession, project: ProjectView, base_url: str, user: User,
-                       item: dict[str, Any]) -> None:
+async def _render_item(project: ProjectView, user_name: str | None, item: dict[str, Any], make_link) -> None:
     """Render an item for its user: status `rendered` (for the caller to go on with), or `render-error`.
 
     The category is the request's, else the template's <NotificationCategory>; a category users can unsubscribe
-    from gets the unsubscribe link, which may take a second rendering (the category is only known after one)."""
+    from gets the unsubscribe link (`await make_link(category)`), which may take a second rendering."""
     import jinja2  # only once an email is rendered: keeps start-up short
 
-    item["started_rendering_at_millis"] = now_millis()
     category = notifications.by_id(item["_category"]) if item.get("_category") else None
     link = None
     try:
         if category is not None and category.can_disable:
-            link = await unsubscribe_link(db, project, base_url, user.id, category)
-        email = await _render(project, user, item, link)
+            link = await make_link(category)
+        email = await _render(project, user_name, item, link)
         if category is None:
             category = notifications.TRANSACTIONAL
             if email.notification_category is not None:
                 category = notifications.by_name(email.notification_category)
             if category.can_disable:
-                link = await unsubscribe_link(db, project, base_url, user.id, category)
-                email = await _render(project, user, item, link)
+                link = await make_link(category)
+                email = await _render(project, user_name, item, link)
     except (renderer.RenderError, StatusError, jinja2.TemplateError) as error:
         if isinstance(error, jinja2.UndefinedError):
             message = f"Variables are invalid: {error}"
@@ -206,6 +199,56 @@ async def relay_finished(db: AsyncSession, outbox_id: str, server: str, error: s
     _store(row, item)
 
 
+async def process(database, bus: mail.MailBus, project_view, base_url: str) -> None:
+    """The outbox worker, run by the server's background loop: renders the emails waiting to be (`preparing`), then
+    sends those due. Rendering happens outside any database session (sessions take turns; a template may be slow),
+    so the API can pause, cancel or edit an email meanwhile; what it changed wins."""
+    async with database.session() as db:
+        waiting = list((await db.execute(select(EmailOutbox.id).where(EmailOutbox.status == "preparing"))).scalars())
+    for outbox_id in waiting:
+        await _render_row(database, project_view, base_url, outbox_id)
+    async with database.session() as db:
+        if await deliver_due(db, bus, project_view):
+            await db.commit()
+
+
+async def _render_row(database, project_view, base_url: str, outbox_id: str) -> None:
+    async with database.session() as db:
+        row = await db.get(EmailOutbox, outbox_id)
+        if row is None or row.item.get("status") != "preparing":
+            return
+        item = dict(row.item)
+        item.update(status="rendering", started_rendering_at_millis=now_millis())
+        _store(row, item)
+        project = await project_view(db, row.project_id)
+        user = await db.get(User, item["to"]["user_id"])
+        user_name = user.display_name if user is not None else None
+        await db.commit()
+    if project is None:
+        return
+
+    async def make_link(category: notifications.Category) -> str:
+        async with database.session() as link_db:
+            link = await unsubscribe_link(link_db, project, base_url, item["to"]["user_id"], category)
+            await link_db.commit()
+        return link
+
+    await _render_item(project, user_name, item, make_link)
+    async with database.session() as db:
+        row = await db.get(EmailOutbox, outbox_id)
+        current = row.item if row is not None else {}
+        if current.get("status") not in ("rendering", "paused") or any(
+                current.get(k) != item.get(k) for k in ("tsx_source", "theme_id", "variables", "to")):
+            return  # cancelled or edited while it rendered: the edit is rendered next
+        item["is_paused"], item["scheduled_at_millis"] = current["is_paused"], current["scheduled_at_millis"]
+        item["skip_deliverability_check"] = current.get("skip_deliverability_check", False)
+        if item["status"] == "rendered":
+            item.update(status="paused" if item["is_paused"] else "scheduled", simple_status="in-progress")
+        item["updated_at_millis"] = now_millis()
+        _store(row, item)
+        await db.commit()
+
+
 async def deliver_due(db: AsyncSession, bus: mail.MailBus, project_view) -> int:
     """Send every scheduled, unpaused email whose time has come. `project_view(db, id)` gives a ProjectView."""
     now = now_millis()
@@ -222,11 +265,14 @@ async def deliver_due(db: AsyncSession, bus: mail.MailBus, project_view) -> int:
     return len(rows)
 
 
+# What a rendering adds to an item (dropped when its content is edited, to be rendered again).
+RENDERED_FIELDS = ("started_rendering_at_millis", "rendered_at_millis", "subject", "html", "text", "is_transactional",
+                   "is_high_priority", "notification_category_id", "render_error", "render_error_at_millis",
+                   "_headers")
 EDITABLE = ("paused", "preparing", "rendering", "render-error", "scheduled", "queued", "server-error")
 
 
-async def update_outbox(db: AsyncSession, bus: mail.MailBus, project: ProjectView, base_url: str, outbox_id: str,
-                        body: dict[str, Any]) -> dict:
+async def update_outbox(db: AsyncSession, project: ProjectView, outbox_id: str, body: dict[str, Any]) -> dict:
     """Pause, resume, cancel or reschedule an email that has not gone out yet, or change its content (tsx_source,
     theme_id, variables) or recipient (to): then it is rendered again."""
     row = await _row(db, project, outbox_id)
@@ -246,18 +292,17 @@ async def update_outbox(db: AsyncSession, bus: mail.MailBus, project: ProjectVie
             item["_source"] = {"tsx_source": body["tsx_source"]}
         if "to" in body:
             item["to"] = _recipient(body["to"])
-        if {"tsx_source", "theme_id", "to", "variables"} & body.keys():
-            user = await db.get(User, item["to"]["user_id"])
-            if user is None or user.project_id != project.id:
-                raise E.user_id_does_not_exist(item["to"]["user_id"])
-            await _render_item(db, project, base_url, user, item)
-            if item["status"] == "rendered":
-                item.update(status="scheduled", simple_status="in-progress")
-        if item["status"] in ("paused", "scheduled"):
-            item.update(status="paused" if item["is_paused"] else "scheduled", simple_status="in-progress")
+        if {"tsx_source", "theme_id", "to", "variables"} & body.keys():  # rendered again by the worker
+            for field in RENDERED_FIELDS:
+                item.pop(field, None)
+            item.update(has_rendered=False, status="preparing")
+        if item["is_paused"]:
+            item.update(status="paused", simple_status="in-progress")
+        elif item["status"] == "paused":
+            item["status"] = "scheduled" if item["has_rendered"] else "preparing"
+        if item["status"] in ("preparing", "scheduled"):
+            item["simple_status"] = "in-progress"
     item["updated_at_millis"] = now
-    if item["status"] == "scheduled" and item["scheduled_at_millis"] <= now:  # due now: out it goes, as when sent
-        await _deliver(db, bus, project, await db.get(User, item["to"]["user_id"]), item)
     _store(row, item)
     return wire(item)
 
@@ -359,8 +404,12 @@ async def delivery_info(db: AsyncSession, project: ProjectView) -> dict[str, Any
         stats[name] = {"sent": sent, "bounced": 0, "marked_as_spam": 0}
     expires = _boost_expiry(project)
     multiplier = BOOST_MULTIPLIER if expires else 1
+    # As the platform: the base capacity plus 4x last month's hourly average (nothing bounces here: no penalty),
+    # at least a quarter of the base; in the platform's order of float operations.
+    hourly = BASE_RATE_PER_HOUR + (4 * stats["month"]["sent"] / 30 / 24)
+    rate_per_hour = max(hourly, BASE_RATE_PER_HOUR / 4)
     return {"stats": stats, "capacity": {
-        "rate_per_second": BASE_RATE_PER_HOUR * multiplier / 3600, "boost_multiplier": multiplier,
+        "rate_per_second": (rate_per_hour / 60 / 60) * multiplier, "boost_multiplier": multiplier,
         "penalty_factor": 1, "is_boost_active": expires is not None,
         "boost_expires_at": _iso(expires) if expires else None}}
 

@@ -91,8 +91,7 @@ async def get_outbox(ctx: Ctx):
     "skip_deliverability_check": v.Bool(), "tsx_source": v.Str(), "theme_id": v.Json(), "to": v.Json(),
     "variables": v.Json()}, required=True))
 async def update_outbox(ctx: Ctx):
-    return await outbox.update_outbox(ctx.db, ctx.state.mail, ctx.project, ctx.state.settings.base_url,
-                                      ctx.params["id"], ctx.body)
+    return await outbox.update_outbox(ctx.db, ctx.project, ctx.params["id"], ctx.body)
 
 
 # ---------------------------------------------------------------- delivery info and capacity
