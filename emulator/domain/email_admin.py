@@ -2,14 +2,16 @@
 platform keeps them), drafts (rows), previews (`/emails/render-email`) and the sent-email log (`/internal/emails`)."""
 from __future__ import annotations
 
+import asyncio
 import uuid
+from email.utils import formataddr
 from typing import Any
 
 from sqlalchemy import literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.clock import now_millis
-from emulator.domain import config_levels, email_builtins, email_rendering
+from emulator.domain import config_levels, email_builtins, email_rendering, mail, mail_relay
 from emulator.domain.email_rendering import emails_config, render_tsx
 from emulator.domain.projects import ProjectDirectory, ProjectView
 from emulator.errors import E, StatusError
@@ -177,6 +179,30 @@ async def update_draft(db: AsyncSession, project: ProjectView, draft_id: str, bo
 async def delete_draft(db: AsyncSession, project: ProjectView, draft_id: str) -> dict[str, Any]:
     await db.delete(await _draft_or_404(db, project, draft_id))
     return {"ok": "ok"}
+
+
+# ---------------------------------------------------------------- the dashboard's "send a test email"
+
+TEST_EMAIL_TIMEOUT_SECONDS = 10
+
+
+async def send_test_email(bus: mail.MailBus, recipient: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Try an SMTP server configuration: one plain email straight to it (not through the inbox), as the platform
+    does; `success`, or `error_message` saying why not."""
+    target = mail_relay.Target(config["host"], config["port"], config["username"] or None,
+                               config["password"] or None, config["sender_email"])
+    raw = mail.build(to=[recipient], subject="Test email from hexclave-emulator", html="",
+                     text="This test email shows that the email server configuration works.",
+                     sender=formataddr((config["sender_name"], config["sender_email"])))
+    try:
+        await asyncio.wait_for(asyncio.to_thread(mail_relay.send_once, target, raw, config["sender_email"],
+                                                 [recipient], bus.own_smtp), TEST_EMAIL_TIMEOUT_SECONDS)
+    except asyncio.TimeoutError:
+        return {"success": False, "error_message": "Timed out while sending the test email. Make sure the email "
+                                                   "server is running and accepting connections."}
+    except Exception as error:
+        return {"success": False, "error_message": mail_relay.describe(error)}
+    return {"success": True}
 
 
 # ---------------------------------------------------------------- previews and the sent-email log

@@ -106,6 +106,18 @@ async def delete_draft(ctx: Ctx):
     return await email_admin.delete_draft(ctx.db, ctx.project, ctx.params["id"])
 
 
+# ---------------------------------------------------------------- test email
+
+@api("/internal/send-test-email", "POST", access=ADMIN, body=v.Obj({
+    "recipient_email": v.Email(required=True),
+    "email_config": v.Obj({"host": v.Str(required=True), "port": v.Int(required=True),
+                           "username": v.Str(required=True), "password": v.Str(required=True),
+                           "sender_name": v.Str(required=True), "sender_email": v.Email(required=True)},
+                          required=True)}, required=True))
+async def send_test_email(ctx: Ctx):
+    return await email_admin.send_test_email(ctx.state.mail, ctx.body["recipient_email"], ctx.body["email_config"])
+
+
 # ---------------------------------------------------------------- previews and the sent-email log
 
 _EDITABLE = {"editable_markers": v.Bool(), "editable_source": v.Str(one_of=("template", "theme", "both"))}
