@@ -269,6 +269,38 @@ def test_outbox_edit_of_content_renders_again(emu):
         assert item["status"] == "render-error" and "Build failed" in item["render_error"]
 
 
+@needs_node
+def test_outbox_email_is_queued_and_can_be_paused_while_it_renders(emu):
+    own_email_server(emu)
+    email = fresh_email()
+    slow = f"""// {uuid.uuid4()}: a new source, so it is compiled (and its top level run) for this test
+import {{ Subject, NotificationCategory }} from '@stackframe/emails';
+const start = Date.now();
+while (Date.now() - start < 1500) {{}}
+export function EmailTemplate() {{
+  return <><Subject value="Slow" /><NotificationCategory value="Transactional" /><p>slow</p></>;
+}}"""
+    with server(emu) as s:
+        user_id = s.post("/users", json={"primary_email": email, "primary_email_verified": True}).json()["id"]
+    with admin(emu) as a:
+        draft_id = a.post("/internal/email-drafts", json={"display_name": "Slow", "tsx_source": slow}).json()["id"]
+    with server(emu) as s:
+        r = s.post("/emails/send-email", json={"user_ids": [user_id], "draft_id": draft_id})
+        assert r.status_code == 200, r.text
+        item = next(i for i in s.get("/emails/outbox").json()["items"] if i["to"]["user_id"] == user_id)
+        assert item["status"] in ("preparing", "rendering") and "subject" not in item
+        paused = s.patch(f"/emails/outbox/{item['id']}", json={"is_paused": True}, timeout=FIRST_RENDER_TIMEOUT)
+        assert paused.json()["status"] == "paused", paused.text
+        time.sleep(2.5)  # the render (if it had begun) ends, and the outbox worker comes round: nothing is sent
+        held = s.get(f"/emails/outbox/{item['id']}").json()
+        assert held["status"] == "paused" and held["has_delivered"] is False
+        with emu.http() as h:
+            assert h.get("/emulator/inbox/messages", params={"to": email}).json()["items"] == []
+        resumed = s.patch(f"/emails/outbox/{item['id']}", json={"is_paused": False}).json()
+        assert resumed["status"] == ("scheduled" if held["has_rendered"] else "preparing")
+    assert "<p>slow</p>" in wait_mail(emu, email, "Slow")["html"]
+
+
 def test_without_node_render_requests_answer_a_clear_error():
     emu = start_emulator(env={"HEXCLAVE_NODE": "off"})
     try:

@@ -44,8 +44,10 @@ def theme_is_builtin(theme_id: str | bool, theme: dict[str, str]) -> bool:
 
 def html_template(html: str) -> str:
     """A TSX template that shows the given HTML as is (send-email's `html`, or a body rendered by Jinja2)."""
-    return ("export const variablesSchema = v => v;\nexport function EmailTemplate() {\n"
-            f"  return <><div dangerouslySetInnerHTML={{{{ __html: {json.dumps(html)} }}}} /></>;\n}}\n")
+    # Character for character the platform's wrapper: outbox items show it as their tsx_source.
+    return ("export const variablesSchema = v => v;\nexport function EmailTemplate() {\n  return <>\n"
+            f"    <div dangerouslySetInnerHTML={{{{ __html: {json.dumps(html, ensure_ascii=False)}}}}} />\n"
+            "  </>\n};")
 
 
 async def render_tsx(template: str, theme: str, **options: Any) -> renderer.Rendered:
@@ -87,10 +89,12 @@ async def render_mail(project: ProjectView, *, template_id: str | None = None, t
     resolved_theme_id, theme = theme_for(project, theme_id)
     theme_name = theme.get("displayName") or "Unnamed Theme"
     builtin_key = TEMPLATE_KEYS.get(template_id or "")
+    node = renderer.available()
+    if html is not None and node:  # as on the platform: the HTML inside the theme, rendered by react-email
+        tsx_source, html, template_name = html_template(html), None, template_name or "HTML body (send-email html)"
     jinja_template = html is not None or (
         builtin_key is not None and email_builtins.is_builtin_source("template", template_id, tsx_source))
     variables = variables or {}
-    node = renderer.available()
     theme_label = _label(theme_name, resolved_theme_id, "built-in, rendered by the Jinja2 port")
 
     if jinja_template or not node:

@@ -46,7 +46,8 @@ async def _render(project: ProjectView, user_name: str | None, item: dict[str, A
     source = item["_source"]
     return await email_rendering.render_mail(
         project, template_id=source.get("template_id"), html=source.get("html"),
-        tsx_source=source.get("tsx_source"), theme_id=item.get("theme_id"), variables=item.get("variables") or {},
+        tsx_source=source.get("tsx_source"), theme_id=False if item.get("theme_id") is None else item["theme_id"],
+        variables=item.get("variables") or {},
         user_name=user_name, unsubscribe_link=unsubscribe_link, template_name=source.get("name"))
 
 
@@ -77,6 +78,9 @@ async def send_email(db: AsyncSession, bus: mail.MailBus, project: ProjectView, 
             raise StatusError(400, "No draft found with given draft_id")
         if "theme_id" not in body:
             theme_id = draft.theme_id
+    # As the platform stores it: null for no theme, else a theme id (the project's selected one by default).
+    selected = email_rendering.emails_config(project).get("selectedThemeId")
+    theme_id = None if theme_id is False else (theme_id or selected)
     if body.get("all_users"):
         recipients = list((await db.execute(select(User).where(User.project_id == project.id)
                                             .order_by(User.signed_up_at_millis))).unique().scalars())
@@ -104,7 +108,7 @@ async def send_email(db: AsyncSession, bus: mail.MailBus, project: ProjectView, 
             "created_with": "draft" if draft else "programmatic-call",
             "email_draft_id": draft.id if draft else None,
             "email_programmatic_call_template_id": source.get("template_id"),
-            "send_retries": 0, "next_send_retry_at_millis": None, "send_attempt_errors": [],
+            "send_retries": 0, "next_send_retry_at_millis": None, "send_attempt_errors": None,
             "is_paused": False, "has_rendered": False, "has_delivered": False,
             "_source": source, "_subject": body.get("subject"), "_category": category.id if category else None,
             "_high_priority": bool(body.get("is_high_priority")),
@@ -284,9 +288,11 @@ async def update_outbox(db: AsyncSession, project: ProjectView, outbox_id: str, 
         item.update(status="skipped", simple_status="ok", skipped_reason="MANUALLY_CANCELLED", skipped_details={},
                     skipped_at_millis=now)
     else:
-        for field in ("scheduled_at_millis", "skip_deliverability_check", "is_paused", "theme_id", "variables"):
+        for field in ("scheduled_at_millis", "skip_deliverability_check", "is_paused", "variables"):
             if field in body:
                 item[field] = body[field]
+        if "theme_id" in body:  # stored as the platform does: null for no theme
+            item["theme_id"] = None if body["theme_id"] is False else body["theme_id"]
         if "tsx_source" in body:
             item["tsx_source"] = body["tsx_source"]
             item["_source"] = {"tsx_source": body["tsx_source"]}
