@@ -171,11 +171,11 @@ async def _deliver(db: AsyncSession, bus: mail.MailBus, project: ProjectView, us
         skipped = "USER_HAS_NO_PRIMARY_EMAIL"
     elif not await notifications.is_enabled(db, user.id, notifications.by_id(item["notification_category_id"])):
         skipped = "USER_UNSUBSCRIBED"
+    item["started_sending_at_millis"] = now_millis()  # these checks are the sending phase's, as on the platform
     if skipped:
         item.update(status="skipped", simple_status="ok", skipped_reason=skipped, skipped_details={},
                     skipped_at_millis=now_millis(), updated_at_millis=now_millis())
         return
-    item["started_sending_at_millis"] = now_millis()
     relay = relay_target(project)
     await mail.send(db, bus, project_id=project.id, to=[primary.value], subject=item["subject"], html=item["html"],
                     text=item["text"], sender=sender(project), extra_headers=[tuple(h) for h in item.get("_headers") or ()], relay=relay,
