@@ -35,8 +35,9 @@ def require_custom_server(project: ProjectView) -> None:
         raise E.requires_custom_email_server()
 
 
-def _preview_input(project: ProjectView) -> dict[str, Any]:
-    return {"project": {"displayName": project.display_name}, "theme_props": {"projectLogos": {}}, "preview": True}
+async def _preview_input(db: AsyncSession, project: ProjectView) -> dict[str, Any]:
+    return {"project": {"displayName": project.display_name}, "preview": True,
+            "theme_props": {"projectLogos": await email_rendering.project_logos(db, project.id)}}
 
 
 # ---------------------------------------------------------------- themes
@@ -69,7 +70,7 @@ async def create_theme(db: AsyncSession, directory: ProjectDirectory, project: P
 async def update_theme(db: AsyncSession, directory: ProjectDirectory, project: ProjectView, theme_id: str,
                        tsx_source: str) -> dict[str, Any]:
     theme = _theme_or_404(project, theme_id)
-    await render_tsx(THEME_CHECK_TEMPLATE, tsx_source, **_preview_input(project))
+    await render_tsx(THEME_CHECK_TEMPLATE, tsx_source, **await _preview_input(db, project))
     await _override(db, directory, project, {f"emails.themes.{theme_id}.tsxSource": tsx_source})
     return {"display_name": theme["displayName"]}
 
@@ -109,7 +110,8 @@ async def update_template(db: AsyncSession, directory: ProjectDirectory, project
     _template_or_404(project, template_id)
     _, theme = email_rendering.theme_for(project, None)
     rendered = await render_tsx(body["tsx_source"], theme["tsxSource"],
-                                variables={"projectDisplayName": project.display_name}, **_preview_input(project))
+                                variables={"projectDisplayName": project.display_name},
+                                **await _preview_input(db, project))
     if rendered.subject is None:
         raise E.email_rendering_error("Subject is required, import it from @stackframe/emails")
     if rendered.notification_category is None:
@@ -207,7 +209,7 @@ async def send_test_email(bus: mail.MailBus, recipient: str, config: dict[str, A
 
 # ---------------------------------------------------------------- previews and the sent-email log
 
-async def render_email(project: ProjectView, body: dict[str, Any]) -> dict[str, Any]:
+async def render_email(db: AsyncSession, project: ProjectView, body: dict[str, Any]) -> dict[str, Any]:
     """Preview a template (by id or TSX) inside a theme (by id, False for none, or TSX)."""
     if "theme_tsx_source" in body:
         theme_source = body["theme_tsx_source"]
@@ -223,7 +225,7 @@ async def render_email(project: ProjectView, body: dict[str, Any]) -> dict[str, 
         if template is None:
             raise StatusError(400, "No template found with given id")
         template_source = template["tsxSource"]
-    rendered = await render_tsx(template_source, theme_source, **_preview_input(project))
+    rendered = await render_tsx(template_source, theme_source, **await _preview_input(db, project))
     out: dict[str, Any] = {"html": rendered.html}
     if rendered.subject is not None:
         out["subject"] = rendered.subject

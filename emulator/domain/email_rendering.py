@@ -12,12 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.domain import email_builtins, email_templates
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from emulator.domain.projects import ProjectView
 from emulator.errors import E
 from emulator.mail import renderer
+from emulator.store.models import Project
 
 TEMPLATE_KEYS = {template_id: key for key, template_id in email_templates.TEMPLATE_IDS.items()}
 NO_THEME = "no theme"
+BUILTIN = "built-in, rendered by the Jinja2 port"
+NO_NODE = "NOT rendered: Node.js is not installed"
+NO_NODE_BUILTIN = f"{NO_NODE}; the built-in Jinja2 port was used instead"
 
 
 def emails_config(project: ProjectView) -> dict[str, Any]:
@@ -75,82 +81,82 @@ def _label(name: str, item_id: Any, how: str) -> str:
 async def render_mail(project: ProjectView, *, template_id: str | None = None, tsx_source: str | None = None,
                       html: str | None = None, theme_id: Any = None, variables: dict[str, Any] | None = None,
                       user_name: str | None = None, unsubscribe_link: str | None = None,
-                      template_name: str | None = None) -> Email:
+                      template_name: str | None = None, logos: dict[str, str] | None = None) -> Email:
     """Render one email: from a template of the config (`template_id`), TSX (`tsx_source`, e.g. a draft) or `html`.
 
     Raises renderer.RenderError when node fails on the TSX (the caller records it); without node it falls back."""
-    templates = emails_config(project).get("templates") or {}
     if template_id is not None and tsx_source is None:
-        config_template = templates.get(template_id) or {}
+        config_template = (emails_config(project).get("templates") or {}).get(template_id) or {}
         tsx_source = config_template.get("tsxSource")
         template_name = config_template.get("displayName") or template_name
-        if theme_id is None and "themeId" in config_template and config_template["themeId"] is not None:
+        if theme_id is None and config_template.get("themeId") is not None:
             theme_id = config_template["themeId"]
-    resolved_theme_id, theme = theme_for(project, theme_id)
-    theme_name = theme.get("displayName") or "Unnamed Theme"
-    builtin_key = TEMPLATE_KEYS.get(template_id or "")
+    theme_id, theme = theme_for(project, theme_id)
+    variables = variables or {}
     node = renderer.available()
     if html is not None and node:  # as on the platform: the HTML inside the theme, rendered by react-email
         tsx_source, html, template_name = html_template(html), None, template_name or "HTML body (send-email html)"
-    jinja_template = html is not None or (
-        builtin_key is not None and email_builtins.is_builtin_source("template", template_id, tsx_source))
-    variables = variables or {}
-    theme_label = _label(theme_name, resolved_theme_id, "built-in, rendered by the Jinja2 port")
+    builtin_key = TEMPLATE_KEYS.get(template_id or "")
+    builtin = html is None and builtin_key is not None and email_builtins.is_builtin_source(
+        "template", template_id, tsx_source)
+    theme_name = theme.get("displayName") or "Unnamed Theme"
 
-    if jinja_template or not node:
-        if html is not None:
-            subject, body, text = None, html, None
-            template_label = "HTML body (send-email html)"
-        elif builtin_key is not None and (jinja_template or not node):
-            context = {"projectDisplayName": project.display_name, "userDisplayName": user_name, **variables}
-            part = email_templates.render_parts(builtin_key, project_name=project.display_name,
-                                                variables=context, user_name=user_name)
-            subject, body, text = part.subject, part.html, part.text
-            template_label = _label(template_name or builtin_key, template_id, "built-in, rendered by the Jinja2 port"
-                                    if jinja_template else "NOT rendered: Node.js is not installed; the built-in "
-                                    "Jinja2 port was used instead")
-        else:  # a custom TSX template without node: say so, and list what was passed
-            passed = [(name, json.dumps(value, ensure_ascii=False)) for name, value in variables.items()]
-            part = email_templates.render_parts(email_templates.UNRENDERED_TEMPLATE, project_name=project.display_name,
-                                                variables={"template_id": template_id or "draft",
-                                                           "passed_variables": passed,
-                                                           "template_name": template_name or "Unnamed Template"},
-                                                user_name=user_name)
-            subject, body, text = part.subject, part.html, part.text
-            template_label = _label(template_name or "Unnamed Template", template_id,
-                                    "NOT rendered: Node.js is not installed")
-        if theme_is_builtin(resolved_theme_id, theme) or not node:
-            jinja_theme = resolved_theme_id if theme_is_builtin(resolved_theme_id, theme) else email_builtins.LIGHT_THEME_ID
-            if not theme_is_builtin(resolved_theme_id, theme):
-                theme_label = _label(theme_name, resolved_theme_id,
-                                     "NOT rendered: Node.js is not installed; Default Light was used instead")
-            page = email_templates.wrap(body, subject=subject or "", project_name=project.display_name,
-                                        theme_id=jinja_theme, unsubscribe_link=unsubscribe_link)
-            if text is None:
-                text = email_templates.html_text(body)
-            if unsubscribe_link:
-                text += f"\nUnsubscribe: {unsubscribe_link}\n"
-            return Email(subject, page, text, None, _headers(template_label, theme_label))
-        # a Jinja2 body inside a TSX theme
-        tsx_source = html_template(body)
-        theme_label = _label(theme_name, resolved_theme_id, "TSX rendered by node")
-        rendered = await renderer.render(tsx_source, theme["tsxSource"], user={"displayName": user_name},
-                                         **_theme_input(project, unsubscribe_link))
-        return Email(subject, rendered.html, text if html is None else rendered.text, None,
-                     _headers(template_label, theme_label))
+    if node and not builtin:  # all TSX
+        rendered = await renderer.render(
+            tsx_source or "", theme["tsxSource"],
+            variables={"projectDisplayName": project.display_name, "userDisplayName": user_name, **variables},
+            user={"displayName": user_name}, **_theme_input(project, unsubscribe_link, logos))
+        return Email(rendered.subject, rendered.html, rendered.text, rendered.notification_category, _headers(
+            _label(template_name or "Unnamed Template", template_id, "TSX rendered by node"),
+            _label(theme_name, theme_id, "TSX rendered by node")))
 
-    template_label = _label(template_name or "Unnamed Template", template_id, "TSX rendered by node")
-    theme_label = _label(theme_name, resolved_theme_id, "TSX rendered by node")
-    rendered = await renderer.render(
-        tsx_source or "", theme["tsxSource"],
-        variables={"projectDisplayName": project.display_name, "userDisplayName": user_name, **variables},
-        user={"displayName": user_name}, **_theme_input(project, unsubscribe_link))
-    return Email(rendered.subject, rendered.html, rendered.text, rendered.notification_category,
-                 _headers(template_label, theme_label))
+    # The body from Jinja2: the built-in template, the html, or (without node) a stand-in for the TSX.
+    if html is not None:
+        subject, body, text = None, html, email_templates.html_text(html)
+        template_label = "HTML body (send-email html)"
+    elif builtin_key is not None:
+        part = email_templates.render_parts(
+            builtin_key, project_name=project.display_name, user_name=user_name,
+            variables={"projectDisplayName": project.display_name, "userDisplayName": user_name, **variables})
+        subject, body, text = part.subject, part.html, part.text
+        template_label = _label(template_name or builtin_key, template_id, BUILTIN if builtin else NO_NODE_BUILTIN)
+    else:
+        passed = [(name, json.dumps(value, ensure_ascii=False)) for name, value in variables.items()]
+        part = email_templates.render_parts(
+            email_templates.UNRENDERED_TEMPLATE, project_name=project.display_name, user_name=user_name,
+            variables={"template_id": template_id or "draft", "passed_variables": passed,
+                       "template_name": template_name or "Unnamed Template"})
+        subject, body, text = part.subject, part.html, part.text
+        template_label = _label(template_name or "Unnamed Template", template_id, NO_NODE)
+
+    if node and not theme_is_builtin(theme_id, theme):  # a Jinja2 body inside a TSX theme
+        rendered = await renderer.render(html_template(body), theme["tsxSource"], user={"displayName": user_name},
+                                         **_theme_input(project, unsubscribe_link, logos))
+        return Email(subject, rendered.html, text, None,
+                     _headers(template_label, _label(theme_name, theme_id, "TSX rendered by node")))
+    if theme_is_builtin(theme_id, theme):
+        jinja_theme, theme_label = theme_id, _label(theme_name, theme_id, BUILTIN)
+    else:
+        jinja_theme = email_builtins.LIGHT_THEME_ID
+        theme_label = _label(theme_name, theme_id, f"{NO_NODE}; Default Light was used instead")
+    page = email_templates.wrap(body, subject=subject or "", project_name=project.display_name,
+                                theme_id=jinja_theme, unsubscribe_link=unsubscribe_link)
+    if unsubscribe_link:
+        text += f"\nUnsubscribe: {unsubscribe_link}\n"
+    return Email(subject, page, text, None, _headers(template_label, theme_label))
 
 
-def _theme_input(project: ProjectView, unsubscribe_link: str | None) -> dict[str, Any]:
-    props: dict[str, Any] = {"projectLogos": {}}
+async def project_logos(db: AsyncSession, project_id: str) -> dict[str, str]:
+    """A theme's `projectLogos`: the project's logo URLs that are set."""
+    row = await db.get(Project, project_id)
+    fields = {"logoUrl": "logo_url", "logoFullUrl": "logo_full_url", "logoDarkModeUrl": "logo_dark_mode_url",
+              "logoFullDarkModeUrl": "logo_full_dark_mode_url"}
+    return {key: getattr(row, column) for key, column in fields.items() if row and getattr(row, column)}
+
+
+def _theme_input(project: ProjectView, unsubscribe_link: str | None, logos: dict[str, str] | None,
+                 ) -> dict[str, Any]:
+    props: dict[str, Any] = {"projectLogos": logos or {}}
     if unsubscribe_link:
         props["unsubscribeLink"] = unsubscribe_link
     return {"project": {"displayName": project.display_name}, "theme_props": props}

@@ -35,7 +35,8 @@ async def send_template(db: AsyncSession, bus: "mail.MailBus", project: ProjectV
     template_id = email_templates.TEMPLATE_IDS[template_key]
     try:
         email = await email_rendering.render_mail(project, template_id=template_id, variables=variables,
-                                                  user_name=user_name)
+                                                  user_name=user_name,
+                                                  logos=await email_rendering.project_logos(db, project.id))
     except renderer.RenderError as error:
         log.warning("the project's %s email template or theme could not be rendered, the built-in one is used: %s",
                     template_key, error)

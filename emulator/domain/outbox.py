@@ -41,14 +41,14 @@ _boosts: dict[str, int] = {}  # project id -> boost expiry (in memory: a restart
 # ---------------------------------------------------------------- rendering
 
 async def _render(project: ProjectView, user_name: str | None, item: dict[str, Any], unsubscribe_link: str | None,
-                  ) -> email_rendering.Email:
+                  logos: dict[str, str]) -> email_rendering.Email:
     """Render an outbox item for its user: its config template, its TSX (a draft, or an edit), or its html."""
     source = item["_source"]
     return await email_rendering.render_mail(
         project, template_id=source.get("template_id"), html=source.get("html"),
         tsx_source=source.get("tsx_source"), theme_id=False if item.get("theme_id") is None else item["theme_id"],
         variables=item.get("variables") or {},
-        user_name=user_name, unsubscribe_link=unsubscribe_link, template_name=source.get("name"))
+        user_name=user_name, unsubscribe_link=unsubscribe_link, template_name=source.get("name"), logos=logos)
 
 
 # ---------------------------------------------------------------- sending
@@ -120,7 +120,8 @@ async def send_email(db: AsyncSession, bus: mail.MailBus, project: ProjectView, 
     return [{"user_id": user.id} for user in recipients]
 
 
-async def _render_item(project: ProjectView, user_name: str | None, item: dict[str, Any], make_link) -> None:
+async def _render_item(project: ProjectView, user_name: str | None, item: dict[str, Any], make_link,
+                       logos: dict[str, str]) -> None:
     """Render an item for its user: status `rendered` (for the caller to go on with), or `render-error`.
 
     The category is the request's, else the template's <NotificationCategory>; a category users can unsubscribe
@@ -132,14 +133,14 @@ async def _render_item(project: ProjectView, user_name: str | None, item: dict[s
     try:
         if category is not None and category.can_disable:
             link = await make_link(category)
-        email = await _render(project, user_name, item, link)
+        email = await _render(project, user_name, item, link, logos)
         if category is None:
             category = notifications.TRANSACTIONAL
             if email.notification_category is not None:
                 category = notifications.by_name(email.notification_category)
             if category.can_disable:
                 link = await make_link(category)
-                email = await _render(project, user_name, item, link)
+                email = await _render(project, user_name, item, link, logos)
     except (renderer.RenderError, StatusError, jinja2.TemplateError) as error:
         if isinstance(error, jinja2.UndefinedError):
             message = f"Variables are invalid: {error}"
@@ -178,7 +179,8 @@ async def _deliver(db: AsyncSession, bus: mail.MailBus, project: ProjectView, us
         return
     relay = relay_target(project)
     await mail.send(db, bus, project_id=project.id, to=[primary.value], subject=item["subject"], html=item["html"],
-                    text=item["text"], sender=sender(project), extra_headers=[tuple(h) for h in item.get("_headers") or ()], relay=relay,
+                    text=item["text"], sender=sender(project), relay=relay,
+                    extra_headers=[tuple(h) for h in item.get("_headers") or ()],
                     outbox_id=item["id"])
     done = now_millis()  # in the inbox: sent (a relay to the project's own server that fails turns it to server-error)
     item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
@@ -227,6 +229,7 @@ async def _render_row(database, project_view, base_url: str, outbox_id: str) -> 
         project = await project_view(db, row.project_id)
         user = await db.get(User, item["to"]["user_id"])
         user_name = user.display_name if user is not None else None
+        logos = await email_rendering.project_logos(db, row.project_id)
         await db.commit()
     if project is None:
         return
@@ -237,7 +240,7 @@ async def _render_row(database, project_view, base_url: str, outbox_id: str) -> 
             await link_db.commit()
         return link
 
-    await _render_item(project, user_name, item, make_link)
+    await _render_item(project, user_name, item, make_link, logos)
     async with database.session() as db:
         row = await db.get(EmailOutbox, outbox_id)
         current = row.item if row is not None else {}
@@ -286,7 +289,7 @@ async def update_outbox(db: AsyncSession, project: ProjectView, outbox_id: str, 
     now = now_millis()
     if body.get("cancel"):
         item.update(status="skipped", simple_status="ok", skipped_reason="MANUALLY_CANCELLED", skipped_details={},
-                    skipped_at_millis=now)
+                    skipped_at_millis=now, is_paused=False)
     else:
         for field in ("scheduled_at_millis", "skip_deliverability_check", "is_paused", "variables"):
             if field in body:

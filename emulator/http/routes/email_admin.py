@@ -131,7 +131,7 @@ RENDER_BODY = v.Union(
 
 @api("/emails/render-email", "POST", access=ADMIN, body=RENDER_BODY)
 async def render_email(ctx: Ctx):
-    return await email_admin.render_email(ctx.project, ctx.body)
+    return await email_admin.render_email(ctx.db, ctx.project, ctx.body)
 
 
 @api("/internal/emails", "GET", access=ADMIN)
