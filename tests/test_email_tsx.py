@@ -314,3 +314,23 @@ def test_without_node_render_requests_answer_a_clear_error():
         assert "built-in, rendered by the Jinja2 port" in header(message, "X-Hexclave-Emulator-Template")
     finally:
         emu.stop()
+
+
+@needs_node
+def test_themes_get_the_projects_logos():
+    emu = start_emulator()
+    try:
+        with admin(emu) as a:
+            r = a.patch("/internal/projects/current", json={"logo_url": "https://cdn.example/logo.png"})
+            assert r.status_code == 200, r.text
+            theme = """import { ProjectLogo } from "@stackframe/emails";
+export function EmailTheme({ children, projectLogos }) {
+  return <div><ProjectLogo data={projectLogos} mode="light" />{children}</div>;
+}"""
+            r = a.post("/emails/render-email", json={"theme_tsx_source": theme, "template_tsx_source":
+                                                     "export function EmailTemplate() { return <p>hi</p>; }"},
+                       timeout=FIRST_RENDER_TIMEOUT)
+        assert r.status_code == 200, r.text
+        assert 'src="https://cdn.example/logo.png"' in r.json()["html"]
+    finally:
+        emu.stop()
