@@ -302,16 +302,21 @@ export function EmailTemplate() {{
 
 
 def test_without_node_render_requests_answer_a_clear_error():
-    emu = start_emulator(env={"HEXCLAVE_NODE": "off"})
+    edited = {"auth": {"otp": {"allowSignIn": True}}, "emails": {"templates": {
+        MAGIC_LINK: {"displayName": "Sign-in code", "tsxSource": otp_template("Edited")}}}}
+    emu = start_emulator(env={"HEXCLAVE_NODE": "off"}, config=write_config(edited))
     try:
         with admin(emu) as a:
             r = a.post("/emails/render-email", json={"template_id": MAGIC_LINK})
             assert r.status_code == 400 and r.json()["code"] == "EMAIL_RENDERING_ERROR"
             assert "Node.js" in r.json()["details"]["error"]
         email = fresh_email()
-        send_otp(emu, email)  # platform mail is not affected: the built-ins are the Jinja2 port
+        send_otp(emu, email)  # platform mail still goes out: the edited template falls back to the Jinja2 port
         message = wait_mail(emu, email, "Your code is")
-        assert "built-in, rendered by the Jinja2 port" in header(message, "X-Hexclave-Emulator-Template")
+        assert header(message, "X-Hexclave-Emulator-Template") == (
+            f"Sign-in code ({MAGIC_LINK}); NOT rendered: Node.js is not installed; the built-in Jinja2 port was "
+            "used instead")
+        assert "Edited" not in message["html"]
     finally:
         emu.stop()
 
