@@ -349,6 +349,15 @@ class E:
         return _ke("NOT_SUPPORTED_BY_EMULATOR", 501, f"{what} is not supported by hexclave-emulator yet.")
 
     @staticmethod
+    def email_rendering_error(error: str) -> KnownError:
+        return _ke("EMAIL_RENDERING_ERROR", 400, f"The email could not be rendered: {error}", error=error)
+
+    @staticmethod
+    def requires_custom_email_server() -> KnownError:
+        return KnownError("REQUIRES_CUSTOM_EMAIL_SERVER", 400,
+                          "This needs the project's own email server: set emails.server (isShared: False) first.")
+
+    @staticmethod
     def email_capacity_boost_already_active(expires_at: str) -> KnownError:
         return _ke("EMAIL_CAPACITY_BOOST_ALREADY_ACTIVE", 409,
                    f"An email capacity boost is already active; it ends at {expires_at}.", expires_at=expires_at)

@@ -253,17 +253,15 @@ def listen_socket(host: str, port: int, what: str) -> socket.socket:
 
 
 async def deliver_scheduled_emails(state: State) -> None:
-    """Background delivery: send-email calls with a future scheduled_at_millis go out when due."""
+    """Background outbox worker: send-email's emails are rendered and sent here, each when due."""
     from emulator.domain import outbox
 
     while True:
         await asyncio.sleep(0.5)
         try:
-            async with state.db.session() as db:
-                if await outbox.deliver_due(db, state.mail, state.projects.view):
-                    await db.commit()
+            await outbox.process(state.db, state.mail, state.projects.view, state.settings.base_url)
         except Exception:
-            log.exception("scheduled email delivery failed; retrying")
+            log.exception("the outbox worker failed; retrying")
 
 
 async def renew_subscriptions(state: State) -> None:

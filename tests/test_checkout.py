@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from support import start_emulator
-from wire import call, create_user, fresh_email, ok, raw, unique, write_config
+from wire import call, create_user, fresh_email, ok, outbox_settled, raw, unique, write_config
 
 RETURN_URL = "http://localhost:3000/purchase-done"
 FUTURE = "12/49"  # far ahead of any clock advance a test makes
@@ -65,6 +65,7 @@ def quantity(emu, customer_id: str, item: str = "credits", customer_type: str = 
 
 
 def subjects(emu, to: str) -> list[str]:
+    outbox_settled(emu)
     items = ok(raw(emu, "GET", f"/api/v1/emulator/inbox/messages?to={quote(to)}"))["items"]
     return [m["subject"] for m in items]
 

@@ -414,4 +414,18 @@ def test_inbox_page_live_code_and_sandboxed_preview(emulator, page):
         subjects = [m["subject"] for m in http.get("/emulator/inbox/messages").json()["items"]]
     assert subjects == ["Weekly digest", "Your verification code"]
 
+    # Platform mail says which template and theme rendered it (headers the emulator adds), in the message view.
+    assert page.eval("document.getElementById('m-template').hidden") is True  # none for plain SMTP mail
+    with emulator.client() as c:
+        r = c.post("/auth/otp/send-sign-in-code", json={"email": "lin@example.com",
+                                                         "callback_url": "http://localhost:3000/cb"})
+        assert r.status_code == 200, r.text
+    page.wait_for("document.querySelectorAll('#list .item[data-id]').length === 3", "the platform mail")
+    page.press("Home", "Home", 36)
+    page.wait_for("document.getElementById('m-subject').textContent.includes('Your code is')", "the platform mail view")
+    template = page.eval("document.getElementById('m-template').textContent")
+    assert page.eval("document.getElementById('m-template').hidden") is False
+    assert template.startswith("Magic Link/OTP (822687fe-8d0a-4467-a0d1-416b6e639478)"), template
+    assert page.eval("document.getElementById('m-theme').textContent").startswith("Default Light (")
+
     assert page.errors() == []

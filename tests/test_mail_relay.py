@@ -141,7 +141,7 @@ def test_shared_server_means_no_relay(setup, relay_server):
     assert not [e for e in handler.envelopes if {email, other} & set(e.rcpt_tos)]
 
 
-def test_send_email_outbox_goes_sending_then_sent(setup, relay_server):
+def test_send_email_outbox_item_is_sent_and_relayed(setup, relay_server):
     emu, path = setup
     controller, handler = relay_server
     configure(path, server_config(controller.port))
@@ -194,3 +194,22 @@ def test_server_config_is_validated():
     for reason in ("emails.server.hots: unknown key", "emails.server.port: expected an integer",
                    "emails.server.provider: must be one of"):
         assert reason in str(failed.value)
+
+
+def test_send_test_email_tries_a_server_configuration(setup, relay_server):
+    emu, _ = setup
+    controller, handler = relay_server
+    config = {"host": "127.0.0.1", "port": controller.port, "username": USERNAME, "password": PASSWORD,
+              "sender_name": "Acme", "sender_email": "no-reply@acme.test"}
+    recipient = fresh()
+    with emu.http("admin", project_id="internal") as admin:
+        r = admin.post("/internal/send-test-email", json={"recipient_email": recipient, "email_config": config})
+        assert r.status_code == 200 and r.json() == {"success": True}, r.text
+        assert handler.wait_for(recipient).rcpt_tos == [recipient]
+        r = admin.post("/internal/send-test-email", json={"recipient_email": recipient,
+                                                          "email_config": {**config, "password": "wrong"}})
+        assert r.json()["success"] is False and "authentication failed (535" in r.json()["error_message"]
+        r = admin.post("/internal/send-test-email", json={"recipient_email": recipient})
+        assert r.status_code == 400 and r.json()["code"] == "SCHEMA_ERROR"
+    with emu.http() as h:  # straight to the server: the inbox does not catch it
+        assert h.get("/emulator/inbox/messages", params={"to": recipient}).json()["items"] == []

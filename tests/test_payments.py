@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from support import start_emulator, wait_for
-from wire import known_error
+from wire import known_error, outbox_settled
 
 MONTH = 30 * 86400
 
@@ -94,6 +94,7 @@ def advance(emu, seconds: float) -> None:
 
 
 def subjects(emu, to: str) -> list[str]:
+    outbox_settled(emu)
     r = httpx.get(emu.api + f"/emulator/inbox/messages?to={quote(to)}")
     return [m["subject"] for m in r.json()["items"]]
 

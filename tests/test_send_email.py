@@ -1,5 +1,6 @@
 """Send-email, the outbox, delivery info, capacity boost, notification preferences and unsubscribe links."""
 import re
+import time
 import uuid
 
 TRANSACTIONAL = "7bb82d33-2f54-4a3d-9d23-82739e0d66ef"
@@ -42,8 +43,15 @@ def outbox_items(emu, **params):
     return r.json()
 
 
-def item_for(emu, user_id):
-    return next(i for i in outbox_items(emu)["items"] if i["to"]["user_id"] == user_id)
+def item_for(emu, user_id, timeout=10.0):
+    """The user's outbox email once the outbox worker has rendered and sent (or skipped) it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        item = next(i for i in outbox_items(emu)["items"] if i["to"]["user_id"] == user_id)
+        due = item["status"] == "scheduled" and item["scheduled_at_millis"] <= time.time() * 1000
+        if (item["status"] not in ("preparing", "rendering") and not due) or time.monotonic() > deadline:
+            return item
+        time.sleep(0.05)
 
 
 # ---- notification preferences -----------------------------------------------------------------------------------
@@ -105,7 +113,7 @@ def test_send_html_is_delivered_in_theme_and_recorded(emu):
     message = wait_mail(emu, email, "Hello there")
     assert message["subject"] == "Hello there"
     assert "<p>Hi! <a href=\"https://example.com/x\">go</a></p>" in message["html"]
-    assert "<!DOCTYPE html>" in message["html"]  # wrapped in the theme
+    assert "<!DOCTYPE html" in message["html"] and "max-width:600px" in message["html"]  # in the theme
     assert "https://example.com/x" in message["text"]
     assert "unsubscribe" not in message["html"].lower()  # transactional by default: no unsubscribe link
 
@@ -162,17 +170,35 @@ def test_send_email_errors(emu):
                      {"user_ids": [user_id]},  # no content
                      {"user_ids": [user_id], "html": "<p>x</p>", "template_id": MAGIC_LINK_TEMPLATE},
                      {"user_ids": [user_id], "html": "<p>x</p>", "variables": {}},
-                     {"user_ids": ["nope"], "html": "<p>x</p>"},
                      {"user_ids": [user_id], "html": "<p>x</p>", "theme_id": 5},
                      {"user_ids": [user_id], "html": 5, "unknown": 1}):
             ke(s.post("/emails/send-email", json=body), 400, "SCHEMA_ERROR")
         ke(s.post("/emails/send-email", content=b"{", headers={"content-type": "application/json"}),
            400, "BODY_PARSING_ERROR")
+        r = s.post("/emails/send-email", json={"user_ids": [user_id], "all_users": True, "html": "<p>x</p>"})
+        assert ke(r, 400, "SCHEMA_ERROR")["details"] == {"message": "Exactly one of user_ids or all_users must be provided"}
+        r = s.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>x</p>", "theme_id": "nope"})
+        assert ke(r, 400, "SCHEMA_ERROR")["details"]["message"].endswith(
+            "    Schema 2:\n      body.draft_id must be defined\n      body.theme_id is invalid\n"
+            "      body contains unknown properties: html\n      body contains unknown properties: html")
         r = s.post("/emails/send-email", json={"user_ids": [user_id], "draft_id": str(uuid.uuid4())})
-        assert r.json()["code"] == "NOT_SUPPORTED_BY_EMULATOR"
+        assert r.status_code == 400 and r.text == "No draft found with given draft_id"
     with emu.client() as c:
         ke(c.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>x</p>"}),
            401, "INSUFFICIENT_ACCESS_TYPE")
+
+
+def test_send_email_needs_the_projects_own_email_server():
+    from support import start_emulator
+    from wire import write_config
+
+    e = start_emulator(config=write_config({"auth": {"allowSignUp": True}}))  # the shared server, by default
+    try:
+        with e.server() as s:
+            r = s.post("/emails/send-email", json={"all_users": True, "html": "<p>x</p>"})
+        ke(r, 400, "REQUIRES_CUSTOM_EMAIL_SERVER")
+    finally:
+        e.stop()
 
 
 def test_user_without_primary_email_is_skipped(emu):
@@ -193,7 +219,7 @@ def test_marketing_email_unsubscribe_link_then_skipped(emu):
                                               "subject": "Sale!", "notification_category_name": "Marketing"})
     assert r.status_code == 200, r.text
     message = wait_mail(emu, email, "Sale!")
-    assert "Click here to unsubscribe from these emails" in message["html"]
+    assert "to unsubscribe from these emails" in message["html"]
     link = re.search(r"(http://[^\s\"]+/api/v1/emails/unsubscribe-link\?code=([0-9a-z]{45}))", message["text"])
     assert link, message["text"]
     assert link.group(1).startswith(emu.url)
@@ -264,6 +290,7 @@ def test_delivery_info_and_capacity_boost(emu):
     with emu.server() as s:
         before = s.get("/emails/delivery-info").json()
         s.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>count me</p>"})
+        item_for(emu, user_id)  # sent by the outbox worker
         info = s.get("/emails/delivery-info")
         assert info.status_code == 200, info.text
         info = info.json()
@@ -301,8 +328,9 @@ def test_theme_choices(emu):
                                               "theme_id": False,
                                               "variables": {"otp": "XYZ789", "magicLink": "https://e.x/m"}})
         assert r.status_code == 200, r.text
-    assert wait_mail(emu, email, "Bare")["html"] == "<!DOCTYPE html>\n<html><body><p>bare</p></body></html>"
-    assert "<!DOCTYPE html>" in wait_mail(emu, email, "Fallback")["html"]  # Default Light
+    bare = wait_mail(emu, email, "Bare")["html"]
+    assert "<p>bare</p>" in bare and "max-width:600px" not in bare  # no theme around it
+    assert "max-width:600px" in wait_mail(emu, email, "Fallback")["html"]  # Default Light
     assert ">XYZ789</p>" in wait_mail(emu, email, "XYZ789")["html"]
 
 
@@ -316,9 +344,7 @@ def _scheduled(emu, delay_ms=3000):
         r = s.post("/emails/send-email", json={"user_ids": [user["id"]], "html": "<p>later</p>", "subject": "Later",
                                                "scheduled_at_millis": int(_time.time() * 1000) + delay_ms})
         assert r.status_code == 200, r.text
-        items = s.get("/emails/outbox").json()["items"]
-    item = next(i for i in items if i["to"]["user_id"] == user["id"])
-    return email, item
+    return email, item_for(emu, user["id"])  # rendered by the outbox worker, then scheduled
 
 
 def test_scheduled_email_waits_then_goes_out(emu):
@@ -357,11 +383,12 @@ CUSTOM_THEME = "9c4d1e2f-3a5b-4c6d-8e7f-0a1b2c3d4e5f"
 TEMPLATE_TSX = "export function EmailTemplate({ variables }) { return <p>Hi {variables.name}</p>; }"
 
 
-def test_custom_config_template_and_theme_are_delivered_unrendered():
+def test_without_node_custom_template_and_theme_are_delivered_unrendered():
     from support import start_emulator
     from wire import write_config
 
-    e = start_emulator(config=write_config({"emails": {
+    e = start_emulator(env={"HEXCLAVE_NODE": "off"}, config=write_config({"emails": {
+        "server": {"isShared": False},
         "selectedThemeId": CUSTOM_THEME,
         "themes": {CUSTOM_THEME: {"displayName": "Brand", "tsxSource": "export function EmailTheme() {}"}},
         "templates": {CUSTOM_TEMPLATE: {"displayName": "Weekly digest", "tsxSource": TEMPLATE_TSX}}}}))
@@ -385,10 +412,13 @@ def test_custom_config_template_and_theme_are_delivered_unrendered():
 
         message = wait_mail(e, email, "Weekly digest")  # the template's displayName
         headers = message["headers"]
-        assert ["X-Hexclave-Emulator-Template", f"{CUSTOM_TEMPLATE} (not rendered)"] in headers
-        assert ["X-Hexclave-Emulator-Theme", f"{CUSTOM_THEME} (not rendered; Default Light used)"] in headers
+        assert ["X-Hexclave-Emulator-Template",
+                f"Weekly digest ({CUSTOM_TEMPLATE}); NOT rendered: Node.js is not installed"] in headers
+        assert ["X-Hexclave-Emulator-Theme", f"Brand ({CUSTOM_THEME}); NOT rendered: Node.js is not installed; "
+                                             f"Default Light was used instead"] in headers
         for part in (message["html"], message["text"]):
-            assert "hexclave-emulator does not render TSX email templates" in part and CUSTOM_TEMPLATE in part
+            assert "renders TSX email templates with Node.js, which it cannot use here" in part
+            assert CUSTOM_TEMPLATE in part
         assert "&lt;b&gt;Zoë&lt;/b&gt;" in message["html"] and "<b>Zoë</b>" not in message["html"]  # escaped
         assert 'name: "<b>Zoë</b>"' in message["text"] and "count: 3" in message["text"]
         assert "https://app.example/x?code=abc" in message["links"]
@@ -400,18 +430,11 @@ def test_custom_config_template_and_theme_are_delivered_unrendered():
         assert "unsubscribe" not in overridden["html"].lower()  # transactional
         builtin = wait_mail(e, email, "Your code is QRS456")
         assert ">QRS456</p>" in builtin["html"]
-        assert not [h for h in builtin["headers"] if h[0] == "X-Hexclave-Emulator-Template"]
+        assert ["X-Hexclave-Emulator-Template",
+                f"Magic Link/OTP ({MAGIC_LINK_TEMPLATE}); built-in, rendered by the Jinja2 port"] in builtin["headers"]
 
         items = [i for i in outbox_items(e)["items"] if i["email_programmatic_call_template_id"] == CUSTOM_TEMPLATE]
         assert len(items) == 2 and all(i["status"] == "sent" for i in items)
         assert all(i["tsx_source"] == TEMPLATE_TSX for i in items)
     finally:
         e.stop()
-
-
-def test_draft_id_is_not_supported(emu):
-    user_id = make_user(emu, fresh_email())
-    with emu.server() as s:
-        r = s.post("/emails/send-email", json={"user_ids": [user_id], "draft_id": str(uuid.uuid4())})
-    assert r.status_code == 501 and r.json()["code"] == "NOT_SUPPORTED_BY_EMULATOR"
-    assert "draft" in r.json()["error"]

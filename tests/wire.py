@@ -139,8 +139,11 @@ def schema_error(r: httpx.Response, method: str, path: str) -> list[str]:
     header, *rest = message.split("\n")
     assert header == f"Request validation failed on {method} {path}:", message
     assert rest, message
-    lines = []
+    lines: list[str] = []
     for line in rest:
+        if not line.startswith("  - ") and line.startswith("  ") and lines:  # a message's further lines
+            lines[-1] += "\n" + line[2:]  # (a printed object, a union's schemas), indented under its dash
+            continue
         assert line.startswith("  - "), message
         lines.append(line[4:])
     return lines
@@ -234,3 +237,15 @@ def write_config(config: dict | str, name: str = "hexclave.config.py") -> Path:
 
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["INTERNAL_PCK", "INTERNAL_SSK", "INTERNAL_SAK"]
+
+
+def outbox_settled(emu: Emulator, timeout: float = 10.0) -> None:
+    """Wait until the project's email outbox has nothing in progress: mail sent through it (send-email, payment
+    receipts) reaches the inbox from the background loop, a moment after the request that queued it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        items = ok(call(emu, "GET", "/emails/outbox", access="server"))["items"]
+        if not any(item["simple_status"] == "in-progress" for item in items):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the outbox still has mail in progress")

@@ -18,6 +18,7 @@ from typing import Any
 from emulator.domain import sign_up_rules
 from emulator.domain.payments import legacy_names
 from emulator.domain import config_process
+from emulator.domain import email_builtins
 
 log = logging.getLogger("hexclave.config")
 
@@ -262,7 +263,7 @@ DEFAULTS: dict[str, Any] = {
     "users": {"allowClientUserDeletion": False},
     "onboarding": {"requireEmailVerification": False},
     "apiKeys": {"enabled": {"team": False, "user": False}},
-    "emails": {"selectedThemeId": None, "themes": {}, "templates": {}, "server": {"isShared": True}},
+    "emails": {**email_builtins.config_defaults(), "server": {"isShared": True}},
     "payments": {"blockNewPurchases": False, "testMode": True, "productLines": {}, "products": {}, "items": {}},
     # A local emulator project trusts localhost, like the official emulator's environment override.
     "domains": {"allowLocalhost": True, "trustedDomains": {}},

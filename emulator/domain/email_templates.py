@@ -44,23 +44,6 @@ class RenderedEmail:
     text: str
 
 
-def resolve_theme(emails_config: dict[str, Any], theme_id: str | bool | None) -> tuple[str | bool, str | None]:
-    """The theme to render with (a built-in id, or False for the empty theme) and the config theme that could not be
-    rendered in its place, if any. As upstream: an id that is neither built in nor in the config falls back to the
-    project's selected theme; a custom TSX theme from the config is replaced by Default Light."""
-    if theme_id is False:
-        return False, None
-    custom = emails_config.get("themes") or {}
-    chosen = theme_id if theme_id in THEMES or theme_id in custom else emails_config.get("selectedThemeId")
-    if chosen in THEMES:
-        return chosen, None
-    return DEFAULT_THEME_ID, (chosen if chosen in custom else None)
-
-
-def theme_headers(unrendered_theme: str | None) -> list[tuple[str, str]]:
-    return [(THEME_HEADER, f"{unrendered_theme} (not rendered; Default Light used)")] if unrendered_theme else []
-
-
 @lru_cache(maxsize=1)
 def _env() -> "jinja2.Environment":
     import jinja2  # only once the first email is sent: keeps start-up short
@@ -81,14 +64,33 @@ def wrap(body_html: str, *, subject: str, project_name: str, theme_id: str | boo
                                                   unsubscribe_link=unsubscribe_link)
 
 
-def render(template_key: str, *, project_name: str, variables: dict[str, Any], theme_id: str | bool | None = None,
-           user_name: str | None = None, unsubscribe_link: str | None = None) -> RenderedEmail:
+def render_parts(template_key: str, *, project_name: str, variables: dict[str, Any],
+                 user_name: str | None = None) -> RenderedEmail:
+    """A built-in template's subject, body (html, without a theme) and text."""
     template = _env().get_template(f"{template_key}.html")
     context = template.new_context({"project_name": project_name, "user_name": user_name, **variables})
     subject = "".join(template.blocks["subject"](context)).strip()
     body = "".join(template.blocks["html"](context))
     text = "".join(template.blocks["text"](context)).strip() + "\n"
-    html = wrap(body, subject=subject, project_name=project_name, theme_id=theme_id, unsubscribe_link=unsubscribe_link)
-    if unsubscribe_link:
-        text += f"\nUnsubscribe: {unsubscribe_link}\n"
-    return RenderedEmail(subject, html, text)
+    return RenderedEmail(subject, body, text)
+
+
+def render(template_key: str, *, project_name: str, variables: dict[str, Any], theme_id: str | bool | None = None,
+           user_name: str | None = None, unsubscribe_link: str | None = None) -> RenderedEmail:
+    parts = render_parts(template_key, project_name=project_name, variables=variables, user_name=user_name)
+    html = wrap(parts.html, subject=parts.subject, project_name=project_name, theme_id=theme_id,
+                unsubscribe_link=unsubscribe_link)
+    text = parts.text + (f"\nUnsubscribe: {unsubscribe_link}\n" if unsubscribe_link else "")
+    return RenderedEmail(parts.subject, html, text)
+
+
+def html_text(body: str) -> str:
+    """A text part for an HTML body: the visible text, with each link's address kept next to it."""
+    import re
+
+    from emulator.domain.mail import html_to_text
+
+    with_hrefs = re.sub(r"""<a\b[^>]*?href\s*=\s*["']([^"']*)["'][^>]*>(.*?)</a\s*>""",
+                        lambda m: f"{m.group(2)} ({m.group(1)})", body, flags=re.IGNORECASE | re.DOTALL)
+    text = html_to_text(with_hrefs)
+    return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip()) + "\n"

@@ -2,13 +2,17 @@
 relayed to the project's own SMTP server when `emails.server` names one)."""
 from __future__ import annotations
 
+import logging
 from email.utils import formataddr
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain import email_templates, mail, mail_relay
+from emulator.domain import email_rendering, email_templates, mail, mail_relay
 from emulator.domain.projects import ProjectView
+from emulator.mail import renderer
+
+log = logging.getLogger("hexclave.mail")
 
 NOREPLY = "noreply@example.com"
 
@@ -25,9 +29,21 @@ def relay_target(project: ProjectView) -> mail_relay.Target | None:
 
 async def send_template(db: AsyncSession, bus: "mail.MailBus", project: ProjectView, to: str, template_key: str,
                         variables: dict[str, Any], *, user_name: str | None = None) -> None:
-    theme_id, unrendered_theme = email_templates.resolve_theme(project.config["emails"], None)
-    rendered = email_templates.render(template_key, project_name=project.display_name, variables=variables,
-                                      theme_id=theme_id, user_name=user_name)
-    await mail.send(db, bus, project_id=project.id, to=[to], subject=rendered.subject, html=rendered.html,
-                    text=rendered.text, sender=sender(project),
-                    extra_headers=email_templates.theme_headers(unrendered_theme), relay=relay_target(project))
+    """A platform email from the project's template for `template_key` (edited in the config: rendered with node)
+    and its theme. A template or theme that fails to render does not stop the flow: the built-in renders instead,
+    and the mail's headers and the log say why."""
+    template_id = email_templates.TEMPLATE_IDS[template_key]
+    try:
+        email = await email_rendering.render_mail(project, template_id=template_id, variables=variables,
+                                                  user_name=user_name,
+                                                  logos=await email_rendering.project_logos(db, project.id))
+    except renderer.RenderError as error:
+        log.warning("the project's %s email template or theme could not be rendered, the built-in one is used: %s",
+                    template_key, error)
+        rendered = email_templates.render(template_key, project_name=project.display_name, variables=variables,
+                                          user_name=user_name)
+        email = email_rendering.Email(rendered.subject, rendered.html, rendered.text, None, [
+            (email_templates.TEMPLATE_HEADER, f"{template_key} ({template_id}); NOT rendered, the built-in Jinja2 "
+                                              f"port was used instead: {' '.join(str(error).split())[:500]}")])
+    await mail.send(db, bus, project_id=project.id, to=[to], subject=email.subject or "", html=email.html,
+                    text=email.text, sender=sender(project), extra_headers=email.headers, relay=relay_target(project))

@@ -105,7 +105,7 @@ def _is_own_catcher(host: str, port: int, own: tuple[str, int] | None) -> bool:
     return False
 
 
-def _send(to: Target, raw: bytes, envelope_from: str, recipients: list[str], own: tuple[str, int] | None) -> None:
+def send_once(to: Target, raw: bytes, envelope_from: str, recipients: list[str], own: tuple[str, int] | None) -> None:
     """One delivery attempt with smtplib; raises on any failure."""
     if not 0 < to.port < 65536:
         raise RelayRefused(f"emails.server.port must be between 1 and 65535, got {to.port}")
@@ -199,7 +199,7 @@ async def run(database, own_smtp: tuple[str, int] | None, job: Job) -> None:
     """Attempt the delivery, then record how it went (a missing row or outbox item is simply skipped)."""
     error = None
     try:
-        await asyncio.to_thread(_send, job.to, job.raw, job.envelope_from, job.recipients, own_smtp)
+        await asyncio.to_thread(send_once, job.to, job.raw, job.envelope_from, job.recipients, own_smtp)
     except Exception as exc:  # everything counts as a failed relay, nothing escapes
         error = describe(exc)
         log.warning("could not relay message %s to %s: %s", job.message_id, job.to.server, error)

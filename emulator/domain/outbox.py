@@ -2,32 +2,30 @@
 
 Rendering happens inside the request: each recipient's row is rendered, then either skipped (no primary email,
 unsubscribed) or delivered to the inbox at once, or when `scheduled_at_millis` comes (the background delivery loop).
-Rows reach `sent`, `skipped` or `render-error`; with the project's own SMTP server configured (`emails.server`),
-`sending` until the relay there ends, then `sent` or `server-error`.
+Rows reach `sent` (once in the inbox), `skipped` or `render-error`; with the project's own SMTP server configured
+(`emails.server`), a relay there that fails turns a `sent` row into `server-error`.
 
-Custom templates from hexclave.config.py are TSX, which the emulator cannot run: their emails still arrive, with a
-body that says so and lists the variables (ui/emails/unrendered_template.html).
+Templates and drafts are TSX, rendered with node (emulator.domain.email_rendering); without node their emails still
+arrive, with a body that says so and lists the variables (ui/emails/unrendered_template.html).
 """
 from __future__ import annotations
 
-import json
-import re
 import uuid
 from typing import Any
 
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain import codes, email_templates, mail, notifications, users
+from emulator.domain import codes, email_rendering, mail, notifications, users
 from emulator.domain.emails import relay_target, sender
 from emulator.clock import now_millis
 from emulator.domain.projects import ProjectView
 from emulator.errors import E, StatusError
-from emulator.store.models import EmailOutbox, User, VerificationCode
+from emulator.mail import renderer
+from emulator.store.models import EmailDraft, EmailOutbox, User, VerificationCode
 
 UNSUBSCRIBE_CODE_TYPE = "NOTIFICATION_UNSUBSCRIBE"
 UNSUBSCRIBE_LIFETIME_MILLIS = 30 * 24 * 3600 * 1000
-TEMPLATE_KEYS = {template_id: key for key, template_id in email_templates.TEMPLATE_IDS.items()}
 
 STATUSES = ("paused", "preparing", "rendering", "render-error", "scheduled", "queued", "sending", "server-error",
             "skipped", "bounced", "delivery-delayed", "sent", "opened", "clicked", "marked-as-spam")
@@ -42,74 +40,15 @@ _boosts: dict[str, int] = {}  # project id -> boost expiry (in memory: a restart
 
 # ---------------------------------------------------------------- rendering
 
-def _theme(project: ProjectView, theme_id: Any) -> str | bool:
-    """The built-in theme to render with: see email_templates.resolve_theme."""
-    return email_templates.resolve_theme(project.config["emails"], theme_id)[0]
-
-
-def _config_template(project: ProjectView, template_id: str | None) -> dict | None:
-    """A custom template from hexclave.config.py (built-in ids always render the built-in)."""
-    if template_id is None or template_id in TEMPLATE_KEYS:
-        return None
-    return (project.config["emails"].get("templates") or {}).get(template_id)
-
-
-def _headers(project: ProjectView, item: dict[str, Any]) -> list[tuple[str, str]]:
-    """Headers that say what the emulator could not render (a config template or theme), derived from the item."""
-    headers = []
-    template_id = item.get("email_programmatic_call_template_id")
-    if _config_template(project, template_id) is not None:
-        headers.append((email_templates.TEMPLATE_HEADER, f"{template_id} (not rendered)"))
-    unrendered_theme = email_templates.resolve_theme(project.config["emails"], item.get("theme_id"))[1]
-    return headers + email_templates.theme_headers(unrendered_theme)
-
-
-def _html_text(body: str) -> str:
-    """A text part for raw HTML: the visible text, with each link's address kept next to it."""
-    with_hrefs = re.sub(r"""<a\b[^>]*?href\s*=\s*["']([^"']*)["'][^>]*>(.*?)</a\s*>""",
-                        lambda m: f"{m.group(2)} ({m.group(1)})", body, flags=re.IGNORECASE | re.DOTALL)
-    text = mail.html_to_text(with_hrefs)
-    return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip()) + "\n"
-
-
-def _render(project: ProjectView, user: User, source: dict[str, Any], theme_id: Any,
-            unsubscribe_link: str | None) -> tuple[str, str, str]:
-    """(subject, html, text) for one recipient; raises jinja2 errors when variables are missing."""
-    if "html" in source:
-        body = source["html"]
-        html = email_templates.wrap(body, subject="", project_name=project.display_name,
-                                    theme_id=_theme(project, theme_id), unsubscribe_link=unsubscribe_link)
-        text = _html_text(body)
-        if unsubscribe_link:
-            text += f"\nUnsubscribe: {unsubscribe_link}\n"
-        return "", html, text
-    custom = _config_template(project, source["template_id"])
-    if custom is not None:
-        passed = [(name, json.dumps(value, ensure_ascii=False))
-                  for name, value in (source.get("variables") or {}).items()]
-        rendered = email_templates.render(
-            email_templates.UNRENDERED_TEMPLATE, project_name=project.display_name, theme_id=_theme(project, theme_id),
-            variables={"template_id": source["template_id"], "passed_variables": passed,
-                       "template_name": custom.get("displayName") or "Unnamed Template"},
-            user_name=user.display_name, unsubscribe_link=unsubscribe_link)
-        return rendered.subject, rendered.html, rendered.text
-    key = TEMPLATE_KEYS[source["template_id"]]
-    variables = {"projectDisplayName": project.display_name, "userDisplayName": user.display_name,
-                 **(source.get("variables") or {})}
-    rendered = email_templates.render(key, project_name=project.display_name, variables=variables,
-                                      theme_id=_theme(project, theme_id), user_name=user.display_name,
-                                      unsubscribe_link=unsubscribe_link)
-    return rendered.subject, rendered.html, rendered.text
-
-
-def _tsx_source(project: ProjectView, source: dict[str, Any]) -> str:
-    if "html" in source:
-        return ("export function EmailTemplate() {\n  return <div dangerouslySetInnerHTML={{ __html: "
-                + repr(source["html"]) + " }} />;\n}\n")
-    custom = _config_template(project, source["template_id"])
-    if custom is not None:
-        return custom.get("tsxSource") or ""
-    return f"// built-in template {TEMPLATE_KEYS[source['template_id']]}, rendered by hexclave-emulator\n"
+async def _render(project: ProjectView, user_name: str | None, item: dict[str, Any], unsubscribe_link: str | None,
+                  logos: dict[str, str]) -> email_rendering.Email:
+    """Render an outbox item for its user: its config template, its TSX (a draft, or an edit), or its html."""
+    source = item["_source"]
+    return await email_rendering.render_mail(
+        project, template_id=source.get("template_id"), html=source.get("html"),
+        tsx_source=source.get("tsx_source"), theme_id=False if item.get("theme_id") is None else item["theme_id"],
+        variables=item.get("variables") or {},
+        user_name=user_name, unsubscribe_link=unsubscribe_link, template_name=source.get("name"), logos=logos)
 
 
 # ---------------------------------------------------------------- sending
@@ -126,12 +65,22 @@ async def unsubscribe_link(db: AsyncSession, project: ProjectView, base_url: str
 async def send_email(db: AsyncSession, bus: mail.MailBus, project: ProjectView, base_url: str,
                      body: dict[str, Any]) -> list[dict[str, str]]:
     """Validate the whole request first (nothing is sent if any user id is unknown), then one row per user."""
-    if ("template_id" in body and body["template_id"] not in TEMPLATE_KEYS
-            and _config_template(project, body["template_id"]) is None):
+    templates = email_rendering.emails_config(project).get("templates") or {}
+    if "template_id" in body and body["template_id"] not in templates:
         raise StatusError(400, "No template found with given template_id")
     category = (notifications.by_name(body["notification_category_name"])
-                if body.get("notification_category_name") is not None else notifications.TRANSACTIONAL)
+                if body.get("notification_category_name") is not None else None)
     theme_id = body.get("theme_id")  # unknown ids fall back to the project's theme, as upstream
+    draft = None
+    if "draft_id" in body:
+        draft = await db.get(EmailDraft, body["draft_id"])
+        if draft is None or draft.project_id != project.id:
+            raise StatusError(400, "No draft found with given draft_id")
+        if "theme_id" not in body:
+            theme_id = draft.theme_id
+    # As the platform stores it: null for no theme, else a theme id (the project's selected one by default).
+    selected = email_rendering.emails_config(project).get("selectedThemeId")
+    theme_id = None if theme_id is False else (theme_id or selected)
     if body.get("all_users"):
         recipients = list((await db.execute(select(User).where(User.project_id == project.id)
                                             .order_by(User.signed_up_at_millis))).unique().scalars())
@@ -142,48 +91,74 @@ async def send_email(db: AsyncSession, bus: mail.MailBus, project: ProjectView, 
             if user is None:
                 raise E.user_id_does_not_exist(user_id)
             recipients.append(user)
-    source = {k: body[k] for k in ("html", "template_id", "variables") if k in body}
+    if draft is not None:
+        source = {"tsx_source": draft.tsx_source, "name": draft.display_name}
+        tsx_source = draft.tsx_source
+    elif "html" in body:
+        source, tsx_source = {"html": body["html"]}, email_rendering.html_template(body["html"])
+    else:
+        source, tsx_source = {"template_id": body["template_id"]}, templates[body["template_id"]].get("tsxSource")
     for user in recipients:
-        await _send_one(db, bus, project, base_url, user, source, body, category, theme_id)
+        now = now_millis()
+        item: dict[str, Any] = {
+            "id": str(uuid.uuid4()), "created_at_millis": now, "updated_at_millis": now,
+            "tsx_source": tsx_source, "theme_id": theme_id, "to": {"type": "user-primary-email", "user_id": user.id},
+            "variables": body.get("variables") or {}, "skip_deliverability_check": False,
+            "scheduled_at_millis": body.get("scheduled_at_millis") or now,
+            "created_with": "draft" if draft else "programmatic-call",
+            "email_draft_id": draft.id if draft else None,
+            "email_programmatic_call_template_id": source.get("template_id"),
+            "send_retries": 0, "next_send_retry_at_millis": None, "send_attempt_errors": None,
+            "is_paused": False, "has_rendered": False, "has_delivered": False,
+            "_source": source, "_subject": body.get("subject"), "_category": category.id if category else None,
+            "_high_priority": bool(body.get("is_high_priority")),
+        }
+        item.update(status="preparing", simple_status="in-progress")  # the outbox worker renders and sends it
+        _save(db, project, item)
+    if draft is not None:
+        draft.sent_at_millis = now_millis()
     return [{"user_id": user.id} for user in recipients]
 
 
-async def _send_one(db: AsyncSession, bus: mail.MailBus, project: ProjectView, base_url: str, user: User,
-                    source: dict[str, Any], body: dict[str, Any], category: notifications.Category,
-                    theme_id: Any) -> None:
-    now = now_millis()
-    item: dict[str, Any] = {
-        "id": str(uuid.uuid4()), "created_at_millis": now, "updated_at_millis": now,
-        "tsx_source": _tsx_source(project, source), "theme_id": theme_id, "to": {"type": "user-primary-email",
-                                                                         "user_id": user.id},
-        "variables": source.get("variables") or {}, "skip_deliverability_check": False,
-        "scheduled_at_millis": body.get("scheduled_at_millis") or now,
-        "created_with": "programmatic-call", "email_draft_id": None,
-        "email_programmatic_call_template_id": source.get("template_id"),
-        "send_retries": 0, "next_send_retry_at_millis": None, "send_attempt_errors": [],
-        "is_paused": False, "has_rendered": False, "has_delivered": False,
-        "started_rendering_at_millis": now,
-    }
-    link = (await unsubscribe_link(db, project, base_url, user.id, category)) if category.can_disable else None
-    import jinja2
+async def _render_item(project: ProjectView, user_name: str | None, item: dict[str, Any], make_link,
+                       logos: dict[str, str]) -> None:
+    """Render an item for its user: status `rendered` (for the caller to go on with), or `render-error`.
 
+    The category is the request's, else the template's <NotificationCategory>; a category users can unsubscribe
+    from gets the unsubscribe link (`await make_link(category)`), which may take a second rendering."""
+    import jinja2  # only once an email is rendered: keeps start-up short
+
+    category = notifications.by_id(item["_category"]) if item.get("_category") else None
+    link = None
     try:
-        subject, html, text = _render(project, user, source, theme_id, link)
-    except jinja2.TemplateError as error:
-        message = str(error) if isinstance(error, jinja2.UndefinedError) else "the template could not be rendered"
-        item.update(status="render-error", simple_status="error", render_error=f"Variables are invalid: {message}",
-                    rendered_at_millis=now_millis(), render_error_at_millis=now_millis())
-        return _save(db, project, item)
-    if body.get("subject") is not None:
-        subject = body["subject"]
-    item.update(has_rendered=True, rendered_at_millis=now_millis(), subject=subject, html=html, text=text,
-                is_transactional=not category.can_disable, is_high_priority=bool(body.get("is_high_priority")),
-                notification_category_id=category.id)
-    if item["scheduled_at_millis"] > now_millis():
-        item.update(status="scheduled", simple_status="in-progress")  # the delivery loop sends it when due
-        return _save(db, project, item)
-    await _deliver(db, bus, project, user, item)
-    _save(db, project, item)
+        if category is not None and category.can_disable:
+            link = await make_link(category)
+        email = await _render(project, user_name, item, link, logos)
+        if category is None:
+            category = notifications.TRANSACTIONAL
+            if email.notification_category is not None:
+                category = notifications.by_name(email.notification_category)
+            if category.can_disable:
+                link = await make_link(category)
+                email = await _render(project, user_name, item, link, logos)
+    except (renderer.RenderError, StatusError, jinja2.TemplateError) as error:
+        if isinstance(error, jinja2.UndefinedError):
+            message = f"Variables are invalid: {error}"
+        elif isinstance(error, jinja2.TemplateError):
+            message = "Variables are invalid: the template could not be rendered"
+        else:
+            message = str(error)
+        done = now_millis()
+        item.update(status="render-error", simple_status="error", render_error=message, rendered_at_millis=done,
+                    render_error_at_millis=done, updated_at_millis=done)
+        return
+    subject = item["_subject"] if item.get("_subject") is not None else (email.subject or "")
+    item.update(status="rendered", has_rendered=True, rendered_at_millis=now_millis(), subject=subject,
+                html=email.html, text=email.text, is_transactional=not category.can_disable,
+                is_high_priority=item["_high_priority"], notification_category_id=category.id,
+                _headers=[list(h) for h in email.headers])
+    for stale in ("render_error", "render_error_at_millis"):
+        item.pop(stale, None)
 
 
 async def _deliver(db: AsyncSession, bus: mail.MailBus, project: ProjectView, user: User | None,
@@ -197,41 +172,88 @@ async def _deliver(db: AsyncSession, bus: mail.MailBus, project: ProjectView, us
         skipped = "USER_HAS_NO_PRIMARY_EMAIL"
     elif not await notifications.is_enabled(db, user.id, notifications.by_id(item["notification_category_id"])):
         skipped = "USER_UNSUBSCRIBED"
+    item["started_sending_at_millis"] = now_millis()  # these checks are the sending phase's, as on the platform
     if skipped:
         item.update(status="skipped", simple_status="ok", skipped_reason=skipped, skipped_details={},
                     skipped_at_millis=now_millis(), updated_at_millis=now_millis())
         return
-    item["started_sending_at_millis"] = now_millis()
     relay = relay_target(project)
     await mail.send(db, bus, project_id=project.id, to=[primary.value], subject=item["subject"], html=item["html"],
-                    text=item["text"], sender=sender(project), extra_headers=_headers(project, item), relay=relay,
+                    text=item["text"], sender=sender(project), relay=relay,
+                    extra_headers=[tuple(h) for h in item.get("_headers") or ()],
                     outbox_id=item["id"])
-    done = now_millis()
-    if relay is not None:  # in the inbox already; `sent` once the project's server took it (relay_finished)
-        item.update(status="sending", simple_status="in-progress", can_have_delivery_info=False,
-                    updated_at_millis=done)
-        return
+    done = now_millis()  # in the inbox: sent (a relay to the project's own server that fails turns it to server-error)
     item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
                 can_have_delivery_info=False, updated_at_millis=done)
 
 
 async def relay_finished(db: AsyncSession, outbox_id: str, server: str, error: str | None) -> None:
-    """Record on the outbox item how relaying it to the project's SMTP server went."""
+    """Record on the outbox item a failed relay to the project's SMTP server (one attempt, never retried)."""
     row = await db.get(EmailOutbox, outbox_id)
-    if row is None or row.item.get("status") != "sending":
+    if row is None or error is None or row.item.get("status") != "sent":
         return
     item, done = dict(row.item), now_millis()
-    if error is None:
-        item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
-                    updated_at_millis=done)
-    else:
-        message = f"Relaying to the project's SMTP server {server} failed: {error}"
-        item.update(status="server-error", simple_status="error", error_at_millis=done, server_error=message,
-                    updated_at_millis=done, send_attempt_errors=[*(item.get("send_attempt_errors") or []), {
-                        "attempt_number": len(item.get("send_attempt_errors") or []) + 1, "timestamp": _iso(done),
-                        "external_message": message, "external_details": {}, "internal_message": message,
-                        "internal_details": {"server": server}}])
+    message = f"Relaying to the project's SMTP server {server} failed: {error}"
+    attempts = [*(item.get("send_attempt_errors") or []), {
+        "attempt_number": len(item.get("send_attempt_errors") or []) + 1, "timestamp": _iso(done),
+        "external_message": message, "external_details": {}, "internal_message": message,
+        "internal_details": {"server": server}}]
+    item.update(status="server-error", simple_status="error", error_at_millis=done, server_error=message,
+                updated_at_millis=done, send_retries=len(attempts), next_send_retry_at_millis=None,
+                send_attempt_errors=attempts, has_delivered=False)
+    item.pop("delivered_at_millis", None)
     _store(row, item)
+
+
+async def process(database, bus: mail.MailBus, project_view, base_url: str) -> None:
+    """The outbox worker, run by the server's background loop: renders the emails waiting to be (`preparing`), then
+    sends those due. Rendering happens outside any database session (sessions take turns; a template may be slow),
+    so the API can pause, cancel or edit an email meanwhile; what it changed wins."""
+    async with database.session() as db:
+        waiting = list((await db.execute(select(EmailOutbox.id).where(EmailOutbox.status == "preparing"))).scalars())
+    for outbox_id in waiting:
+        await _render_row(database, project_view, base_url, outbox_id)
+    async with database.session() as db:
+        if await deliver_due(db, bus, project_view):
+            await db.commit()
+
+
+async def _render_row(database, project_view, base_url: str, outbox_id: str) -> None:
+    async with database.session() as db:
+        row = await db.get(EmailOutbox, outbox_id)
+        if row is None or row.item.get("status") != "preparing":
+            return
+        item = dict(row.item)
+        item.update(status="rendering", started_rendering_at_millis=now_millis())
+        _store(row, item)
+        project = await project_view(db, row.project_id)
+        user = await db.get(User, item["to"]["user_id"])
+        user_name = user.display_name if user is not None else None
+        logos = await email_rendering.project_logos(db, row.project_id)
+        await db.commit()
+    if project is None:
+        return
+
+    async def make_link(category: notifications.Category) -> str:
+        async with database.session() as link_db:
+            link = await unsubscribe_link(link_db, project, base_url, item["to"]["user_id"], category)
+            await link_db.commit()
+        return link
+
+    await _render_item(project, user_name, item, make_link, logos)
+    async with database.session() as db:
+        row = await db.get(EmailOutbox, outbox_id)
+        current = row.item if row is not None else {}
+        if current.get("status") not in ("rendering", "paused") or any(
+                current.get(k) != item.get(k) for k in ("tsx_source", "theme_id", "variables", "to")):
+            return  # cancelled or edited while it rendered: the edit is rendered next
+        item["is_paused"], item["scheduled_at_millis"] = current["is_paused"], current["scheduled_at_millis"]
+        item["skip_deliverability_check"] = current.get("skip_deliverability_check", False)
+        if item["status"] == "rendered":
+            item.update(status="paused" if item["is_paused"] else "scheduled", simple_status="in-progress")
+        item["updated_at_millis"] = now_millis()
+        _store(row, item)
+        await db.commit()
 
 
 async def deliver_due(db: AsyncSession, bus: mail.MailBus, project_view) -> int:
@@ -250,30 +272,55 @@ async def deliver_due(db: AsyncSession, bus: mail.MailBus, project_view) -> int:
     return len(rows)
 
 
+# What a rendering adds to an item (dropped when its content is edited, to be rendered again).
+RENDERED_FIELDS = ("started_rendering_at_millis", "rendered_at_millis", "subject", "html", "text", "is_transactional",
+                   "is_high_priority", "notification_category_id", "render_error", "render_error_at_millis",
+                   "_headers")
 EDITABLE = ("paused", "preparing", "rendering", "render-error", "scheduled", "queued", "server-error")
 
 
 async def update_outbox(db: AsyncSession, project: ProjectView, outbox_id: str, body: dict[str, Any]) -> dict:
-    """Pause, resume, cancel or reschedule an email that has not gone out yet."""
+    """Pause, resume, cancel or reschedule an email that has not gone out yet, or change its content (tsx_source,
+    theme_id, variables) or recipient (to): then it is rendered again."""
     row = await _row(db, project, outbox_id)
     item = dict(row.item)
     if item["status"] not in EDITABLE:
         raise E.email_not_editable(outbox_id, item["status"])
-    if {"tsx_source", "theme_id", "to", "variables"} & body.keys():
-        raise E.not_supported("Changing the content or recipient of an outbox email")
     now = now_millis()
     if body.get("cancel"):
         item.update(status="skipped", simple_status="ok", skipped_reason="MANUALLY_CANCELLED", skipped_details={},
-                    skipped_at_millis=now)
+                    skipped_at_millis=now, is_paused=False)
     else:
-        for field in ("scheduled_at_millis", "skip_deliverability_check", "is_paused"):
+        for field in ("scheduled_at_millis", "skip_deliverability_check", "is_paused", "variables"):
             if field in body:
                 item[field] = body[field]
-        if item["status"] in ("paused", "scheduled"):
-            item.update(status="paused" if item["is_paused"] else "scheduled", simple_status="in-progress")
+        if "theme_id" in body:  # stored as the platform does: null for no theme
+            item["theme_id"] = None if body["theme_id"] is False else body["theme_id"]
+        if "tsx_source" in body:
+            item["tsx_source"] = body["tsx_source"]
+            item["_source"] = {"tsx_source": body["tsx_source"]}
+        if "to" in body:
+            item["to"] = _recipient(body["to"])
+        if {"tsx_source", "theme_id", "to", "variables"} & body.keys():  # rendered again by the worker
+            for field in RENDERED_FIELDS:
+                item.pop(field, None)
+            item.update(has_rendered=False, status="preparing")
+        if item["is_paused"]:
+            item.update(status="paused", simple_status="in-progress")
+        elif item["status"] == "paused":
+            item["status"] = "scheduled" if item["has_rendered"] else "preparing"
+        if item["status"] in ("preparing", "scheduled"):
+            item["simple_status"] = "in-progress"
     item["updated_at_millis"] = now
     _store(row, item)
-    return item
+    return wire(item)
+
+
+def _recipient(to: Any) -> dict[str, Any]:
+    """A `to` of a PATCH: the emulator's outbox emails go to a user's primary email."""
+    if not (isinstance(to, dict) and to.get("type") == "user-primary-email" and isinstance(to.get("user_id"), str)):
+        raise E.schema("body.to must be {type: \"user-primary-email\", user_id} for the emulator's outbox emails")
+    return {"type": "user-primary-email", "user_id": to["user_id"]}
 
 
 def _store(row: EmailOutbox, item: dict[str, Any]) -> None:
@@ -306,7 +353,7 @@ async def list_outbox(db: AsyncSession, project: ProjectView, query: dict[str, A
     limit = query.get("limit") or 100
     page = rows[start:start + limit]
     following = rows[start + limit] if len(rows) > start + limit else None
-    return {"items": [row.item for row in page], "is_paginated": True,
+    return {"items": [wire(row.item) for row in page], "is_paginated": True,
             "pagination": {"next_cursor": following.id if following else None}}
 
 
@@ -318,7 +365,12 @@ async def _row(db: AsyncSession, project: ProjectView, outbox_id: str) -> EmailO
 
 
 async def get_outbox(db: AsyncSession, project: ProjectView, outbox_id: str) -> dict[str, Any]:
-    return (await _row(db, project, outbox_id)).item
+    return wire((await _row(db, project, outbox_id)).item)
+
+
+def wire(item: dict[str, Any]) -> dict[str, Any]:
+    """An outbox item as served: without the keys the emulator keeps for itself (named with a leading _)."""
+    return {k: v for k, v in item.items() if not k.startswith("_")}
 
 
 # ---------------------------------------------------------------- unsubscribe
@@ -361,8 +413,12 @@ async def delivery_info(db: AsyncSession, project: ProjectView) -> dict[str, Any
         stats[name] = {"sent": sent, "bounced": 0, "marked_as_spam": 0}
     expires = _boost_expiry(project)
     multiplier = BOOST_MULTIPLIER if expires else 1
+    # As the platform: the base capacity plus 4x last month's hourly average (nothing bounces here: no penalty),
+    # at least a quarter of the base; in the platform's order of float operations.
+    hourly = BASE_RATE_PER_HOUR + (4 * stats["month"]["sent"] / 30 / 24)
+    rate_per_hour = max(hourly, BASE_RATE_PER_HOUR / 4)
     return {"stats": stats, "capacity": {
-        "rate_per_second": BASE_RATE_PER_HOUR * multiplier / 3600, "boost_multiplier": multiplier,
+        "rate_per_second": (rate_per_hour / 60 / 60) * multiplier, "boost_multiplier": multiplier,
         "penalty_factor": 1, "is_boost_active": expires is not None,
         "boost_expires_at": _iso(expires) if expires else None}}
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain import config as config_mod
 from emulator.domain import config_levels, permissions, projects, teams, users
-from emulator.domain.email_templates import DEFAULT_THEME_ID
+from emulator.domain.email_builtins import LIGHT_THEME_ID as DEFAULT_THEME_ID
 from emulator.clock import now_millis
 from emulator.domain.projects import ProjectView
 from emulator.domain.tokens import random_token

@@ -20,6 +20,7 @@ from emulator.http.routes import internal
 from emulator.http.routes import internal_config, permission_definitions
 from emulator.http.routes import clock
 from emulator.http.routes import payments, stripe_account
+from emulator.http.routes import email_admin
 from emulator.http.routes import browser_uploads, cli_auth, data_vault
 from emulator.http.routes import dashboard
 from emulator.http.routes import testkit
@@ -56,7 +57,7 @@ def api_routes() -> list:
             *payments.api.routes, *stripe_account.api.routes,
             *cli_auth.api.routes, *data_vault.api.routes, *browser_uploads.api.routes, *testkit.routes,
             *webhooks.api.routes, *webhooks.routes, *svix.routes, *passkeys.api.routes, *sign_up_rules.api.routes,
-            *openapi.routes]
+            *openapi.routes, *email_admin.api.routes]
 
 
 def response_dialect(request_headers: dict[bytes, bytes]) -> bytes:

@@ -197,7 +197,7 @@ def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, bo
             ctx.body = body_schema.validate(raw_body, "body", errors) if body_schema else raw_body
             if errors:
                 raise E.schema(f"Request validation failed on {request.method} {request.url.path}:\n"
-                               + "\n".join(f"  - {e}" for e in errors))
+                               + "\n".join("  - " + e.replace("\n", "\n  ") for e in errors))
             return await handler(ctx)
 
         route = Route(path, run, methods=[method])

@@ -24,7 +24,19 @@ def _print(value: Any) -> str:
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, bytes):
         return "{}"  # a binary body (application/octet-stream) is an ArrayBuffer there, which prints as {}
+    if isinstance(value, (list, dict)):  # yup: JSON with 2-space indent, each string printed (quoted) once more
+        return json.dumps(_printed_strings(value), indent=2)
     return json.dumps(value)
+
+
+def _printed_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return [_printed_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _printed_strings(v) for k, v in value.items()}
+    return value
 
 
 def _plain(value: Any) -> str:
@@ -292,11 +304,11 @@ class Obj(Schema):
 
 
 class Record(Schema):
-    """An object of free keys (yupRecord): keys and values checked against their schemas, reported at the
-    record's own path as the platform's validator does."""
+    """An object of free keys (yupRecord); keys and values checked against their schemas when given (free-form
+    otherwise), reported at the record's own path as the platform's validator does."""
     type_name = "object"
 
-    def __init__(self, key: Schema, value: Schema, **kw):
+    def __init__(self, key: Schema | None = None, value: Schema | None = None, **kw):
         super().__init__(**kw)
         self.key, self.value = key, value
 
@@ -305,7 +317,7 @@ class Record(Schema):
 
     def validate(self, value, path, errors):
         out = super().validate(value, path, errors)
-        if isinstance(out, dict):
+        if isinstance(out, dict) and self.key is not None and self.value is not None:
             out = {self.key.validate(k, path, errors): self.value.validate(v, path, errors) for k, v in out.items()}
         return out
 
@@ -343,3 +355,31 @@ def is_image_data_url(url: str) -> bool:
         return len(base64.b64decode(match.group(2), validate=True)) > 0
     except ValueError:
         return False
+
+
+class Union(Schema):
+    """yup's union of object schemas: the first that matches wins; else one error that lists each schema's
+    messages, as yup orders them: missing fields, other field messages, unknown properties. `unknown_repeats`: an
+    option built with yup's concat() reports its unknown properties once per object it was made of."""
+
+    def __init__(self, *options: Obj, unknown_repeats: int = 1, **kw):
+        super().__init__(**kw)
+        self.options, self.unknown_repeats = options, unknown_repeats
+
+    def validate(self, value, path, errors):
+        if value is MISSING or value is None:
+            return super().validate(value, path, errors)
+        reports = []
+        for option in self.options:
+            found: list[str] = []
+            out = option.validate(value, path, found)
+            if not found:
+                return out
+            unknown = [e for e in found if " contains unknown properties: " in e]
+            missing = [e for e in found if e.endswith(" must be defined")]
+            others = [e for e in found if e not in unknown and e not in missing]
+            reports.append(missing + others + unknown * self.unknown_repeats)
+        errors.append(f"{path} is not matched by any of the provided schemas:\n" + "\n".join(
+            f"  Schema {i}:\n" + "\n".join("    " + e.replace("\n", "\n    ") for e in report)
+            for i, report in enumerate(reports)))
+        return MISSING

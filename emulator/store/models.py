@@ -603,3 +603,13 @@ class PaymentAccountState(Base):
     project_id: Mapped[str] = mapped_column(String, primary_key=True)
     onboarded: Mapped[bool] = mapped_column(Boolean, default=False)
     payment_methods: Mapped[Any] = mapped_column(JSON, default=dict)  # method id -> "on" / "off"
+class EmailDraft(Base):
+    """An email draft of the dashboard (/internal/email-drafts): TSX to send once with send-email's draft_id."""
+    __tablename__ = "email_drafts"
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String, index=True)
+    display_name: Mapped[str] = mapped_column(String)
+    tsx_source: Mapped[str] = mapped_column(String)
+    theme_id: Mapped[Any] = mapped_column(JSON)  # a theme id, False (no theme) or None (the project's theme)
+    sent_at_millis: Mapped[int | None] = mapped_column(Integer)
+    updated_at_millis: Mapped[int] = mapped_column(Integer)

@@ -20,7 +20,7 @@
     listNone: $("list-none"), listNoneDetail: $("list-none-detail"), clearFilters: $("clear-filters"),
     empty: $("empty"), panes: $("panes"), placeholder: $("placeholder"), message: $("message"),
     subject: $("m-subject"), from: $("m-from"), to: $("m-to"), date: $("m-date"), source: $("m-source"),
-    projectLabel: $("m-project"), relay: $("m-relay"), download: $("m-download"), del: $("m-delete"), back: $("back"),
+    projectLabel: $("m-project"), relay: $("m-relay"), template: $("m-template"), theme: $("m-theme"), download: $("m-download"), del: $("m-delete"), back: $("back"),
     extract: $("m-extract"), codeCard: $("m-code-card"), code: $("m-code"), codeCopy: $("m-code-copy"),
     linkCode: $("m-link-code"), linkCodeValue: $("m-link-code-value"), cc: $("m-cc"), ccLabel: $("m-cc-label"),
     linksCard: $("m-links-card"), links: $("m-links"), linksCount: $("m-links-count"),
@@ -447,6 +447,13 @@
     el.relay.textContent = !relay ? "" : relay.status === "sent" ? "relayed to " + relay.server
       : relay.status === "failed" ? "relay to " + relay.server + " failed: " + relay.error
       : "relaying to " + relay.server + "…";
+    // Platform mail: which template and theme rendered it, and how (headers the emulator adds).
+    const header = (name) => ((m.headers || []).find(([key]) => key.toLowerCase() === name) || [])[1];
+    const template = header("x-hexclave-emulator-template");
+    const theme = header("x-hexclave-emulator-theme");
+    for (const node of document.querySelectorAll(".m-rendered")) node.hidden = !(template || theme);
+    el.template.textContent = template || "—";
+    el.theme.textContent = theme || "—";
     const rawUrl = API + "/messages/" + encodeURIComponent(m.id) + "/raw";
     for (const a of [el.download, el.rawDownload]) {
       a.href = rawUrl;
