@@ -134,6 +134,10 @@ async def serve(settings: Settings) -> None:
             if serving.done():
                 raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
             await asyncio.sleep(0.005)
+        from emulator.warm_up import warm_up
+
+        warming = asyncio.create_task(warm_up(state, [project.id, projects.INTERNAL_PROJECT_ID]))
+        running.push_async_callback(cancel_quietly, warming)
         from emulator.mail.smtp import start_smtp
 
         try:
