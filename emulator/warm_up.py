@@ -21,14 +21,20 @@ LATER_MODULES = ("jinja2", "markupsafe", "emulator.domain.outbox", "emulator.dom
 
 
 async def warm_up(state, project_ids: list[str]) -> None:
+    """The request paths; start-up awaits this before it prints the banner."""
     try:
         for project_id in project_ids:
             await _sign_up_and_read(state, project_id)
-        for name in LATER_MODULES:
-            await asyncio.sleep(0)  # between modules, let waiting requests through
-            importlib.import_module(name)
     except Exception:  # a warm-up that fails costs speed only, never correctness
         log.debug("warm-up failed", exc_info=True)
+
+
+async def import_later_modules() -> None:
+    """In a thread, so the loop keeps answering (it gets the GIL between the thread's bytecodes)."""
+    try:
+        await asyncio.to_thread(lambda: [importlib.import_module(name) for name in LATER_MODULES])
+    except Exception:
+        log.debug("warm-up import failed", exc_info=True)
 
 
 async def _sign_up_and_read(state, project_id: str) -> None:
