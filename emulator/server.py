@@ -134,7 +134,7 @@ async def serve(settings: Settings) -> None:
             if serving.done():
                 raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
             await asyncio.sleep(0.005)
-        from emulator.warm_up import import_later_modules, warm_up
+        from emulator.warm_up import warm_up
 
         warming = asyncio.create_task(warm_up(state, [project.id, projects.INTERNAL_PROJECT_ID]))
         running.push_async_callback(cancel_quietly, warming)
@@ -152,7 +152,6 @@ async def serve(settings: Settings) -> None:
             running.push_async_callback(mock_oauth.stop)
             await mock_oauth.start(listen_socket(settings.host, settings.mock_oauth_port, "the mock OAuth server"))
         await warming  # runs while SMTP starts; done before the banner says the emulator is ready
-        running.push_async_callback(cancel_quietly, asyncio.create_task(import_later_modules()))
         print(banner(settings, config_path, project, keys, time.perf_counter() - started), flush=True)
         await serving
 

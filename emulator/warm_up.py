@@ -3,22 +3,18 @@
 The first password sign-up and `GET /users/me` after start used to cost tens of ms more than later ones: modules
 imported on first use, SQL statements compiled on first use (SQLAlchemy caches them per engine), the project's
 config rendered on first use, the JWT machinery set up on first use. Here the same work runs once, in a transaction
-that is rolled back (nothing is stored), while the rest of start-up goes on. It holds the database turn for a few
-ms, as one request would.
+that is rolled back (nothing is stored), while SMTP starts; the banner waits for it. It holds the database turn
+for a few ms, as one request would.
 """
 from __future__ import annotations
 
-import asyncio
 import gc
-import importlib
 import logging
 import uuid
 
 log = logging.getLogger("hexclave")
 
-# Imported on first use elsewhere (to keep the time to the first answer short); imported here once serving.
-LATER_MODULES = ("jinja2", "markupsafe", "emulator.domain.outbox", "emulator.domain.payments.subscriptions",
-                 "emulator.http.routes.pages")
+GC_YOUNG_THRESHOLD = 50_000  # Python's default is 700 allocations
 
 
 async def warm_up(state, project_ids: list[str]) -> None:
@@ -38,17 +34,6 @@ def settle_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-GC_YOUNG_THRESHOLD = 50_000  # Python's default is 700 allocations
-
-
-async def import_later_modules() -> None:
-    """In a thread, so the loop keeps answering (it gets the GIL between the thread's bytecodes)."""
-    try:
-        await asyncio.to_thread(lambda: [importlib.import_module(name) for name in LATER_MODULES])
-    except Exception:
-        log.debug("warm-up import failed", exc_info=True)
 
 
 async def _sign_up_and_read(state, project_id: str) -> None:
