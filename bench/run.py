@@ -280,26 +280,27 @@ def import_seconds() -> float:
 # ---------------------------------------------------------------- load with wrk (C client, so the client's own
 # CPU use disturbs the server less than a Python client would on a small machine)
 
-SIGN_UP_LUA = """
+# Every wrk thread numbers its requests; with the run id and the thread's number, each sign-up gets a new e-mail.
+NEW_EMAIL_LUA = """
 local made = 0
 function setup(thread) made = made + 1; thread:set("tid", made) end
 function init(args) run = args[1]; n = 0 end
-function request()
-  n = n + 1
-  return wrk.format("POST", nil, nil, string.format(
-    '{"email":"wrk-%s-%d-%d@example.com","password":"password123"}', run, tid, n))
+function new_email_body(tag)
+  return string.format('{"email":"%s-%s-%d-%d@example.com","password":"password123"}', tag, run, tid, n)
 end
 """
-MIXED_LUA = """
-local made = 0
-function setup(thread) made = made + 1; thread:set("tid", made) end
-function init(args) run = args[1]; n = 0 end
+SIGN_UP_LUA = NEW_EMAIL_LUA + """
+function request()
+  n = n + 1
+  return wrk.format("POST", nil, nil, new_email_body("wrk"))
+end
+"""
+MIXED_LUA = NEW_EMAIL_LUA + """
 function request()
   n = n + 1
   local k = n % 10
   if k == 0 then
-    return wrk.format("POST", "/api/v1/auth/password/sign-up", nil, string.format(
-      '{"email":"mix-%s-%d-%d@example.com","password":"password123"}', run, tid, n))
+    return wrk.format("POST", "/api/v1/auth/password/sign-up", nil, new_email_body("mix"))
   elseif k == 1 then
     return wrk.format("POST", "/api/v1/auth/password/sign-in", nil, args_sign_in)
   elseif k == 2 then

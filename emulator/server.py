@@ -136,7 +136,7 @@ async def serve(settings: Settings) -> None:
             await asyncio.sleep(0.005)
         from emulator.warm_up import warm_up
 
-        warming = asyncio.create_task(warm_up(state, [project.id, projects.INTERNAL_PROJECT_ID]))
+        warming = asyncio.create_task(warm_up(state, project.id))
         running.push_async_callback(cancel_quietly, warming)
         from emulator.mail.smtp import start_smtp
 

@@ -17,11 +17,10 @@ log = logging.getLogger("hexclave")
 GC_YOUNG_THRESHOLD = 50_000  # Python's default is 700 allocations
 
 
-async def warm_up(state, project_ids: list[str]) -> None:
-    """The request paths; start-up awaits this before it prints the banner."""
+async def warm_up(state, project_id: str) -> None:
+    """The request paths, on the config file's project; start-up awaits this before it prints the banner."""
     try:
-        for project_id in project_ids:
-            await _sign_up_and_read(state, project_id)
+        await _sign_up_and_read(state, project_id)
     except Exception:  # a warm-up that fails costs speed only, never correctness
         log.debug("warm-up failed", exc_info=True)
     settle_garbage_collector()
