@@ -162,6 +162,10 @@ async def serve(settings: Settings, *, ready: Callable[["State"], None] | None =
         running.push_async_callback(cancel_quietly, *background)
         serving = await serve_app(create_app(state), http_socket, running, f"on {settings.host}:{settings.port}",
                                   main=True)
+        from emulator.warm_up import warm_up
+
+        warming = asyncio.create_task(warm_up(state, project.id))
+        running.push_async_callback(cancel_quietly, warming)
         from emulator.mail.smtp import start_smtp
 
         try:
@@ -189,6 +193,7 @@ async def serve(settings: Settings, *, ready: Callable[["State"], None] | None =
             # signs the deliveries to endpoints declared in hexclave.config.py (emulatorWebhookEndpoints)
             "HEXCLAVE_WEBHOOK_SECRET": webhooks.config_endpoint_secret,
             "STACK_WEBHOOK_SECRET": webhooks.config_endpoint_secret}
+        await warming  # runs while SMTP starts; done before the banner says the emulator is ready
         state.started_at = time.monotonic()
         if ready is None:
             print(banner(state, config_path, project, time.perf_counter() - started), flush=True)

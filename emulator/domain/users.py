@@ -176,6 +176,7 @@ SIMPLE_FIELDS = ("profile_image_url", "client_metadata", "client_read_only_metad
 async def apply_update(db: AsyncSession, project: ProjectView, user: User, data: dict[str, Any], *, rounds: int,
                        keep_session_id: str | None = None) -> None:
     """Apply validated fields of a create or update body to a user."""
+    not_stored_yet = inspect(user).pending  # a user being created: no sessions, nothing else refers to it yet
     if "password" in data and "password_hash" in data:
         raise StatusError(400, "Cannot set both password and password_hash at the same time.")
     if data.get("otp_auth_enabled") and not project.config["auth"]["otp"]["allowSignIn"]:
@@ -217,11 +218,12 @@ async def apply_update(db: AsyncSession, project: ProjectView, user: User, data:
             user.password_hash = check_imported_hash(data["password_hash"])
         else:
             user.password_hash = None
-        # A new password ends every other session.
-        condition = [RefreshToken.user_id == user.id]
-        if keep_session_id:
-            condition.append(RefreshToken.id != keep_session_id)
-        await db.execute(delete(RefreshToken).where(*condition))
+        # A new password ends every other session (a user being created has none: skip the statement).
+        if not not_stored_yet:
+            condition = [RefreshToken.user_id == user.id]
+            if keep_session_id:
+                condition.append(RefreshToken.id != keep_session_id)
+            await db.execute(delete(RefreshToken).where(*condition))
 
     if "selected_team_id" in data:
         await _apply_selected_team(db, project, user, data["selected_team_id"])

@@ -19,10 +19,22 @@ PUBLIC_CLIENT_SENTINEL = "__stack_public_client__"
 
 def header(request: Request, name: str) -> str | None:
     """A protocol header by its suffix, in the x-hexclave-* form first, then the legacy x-stack-* form."""
-    value = request.headers.get("x-hexclave-" + name)
-    if value is None:
-        value = request.headers.get("x-stack-" + name)
-    return value
+    found = protocol_headers(request)
+    value = found.get("x-hexclave-" + name)
+    return found.get("x-stack-" + name) if value is None else value
+
+
+def protocol_headers(request: Request) -> dict[str, str]:
+    """The request's x-hexclave-* and x-stack-* headers, collected once per request: a request asks for a dozen of
+    them, and each request.headers lookup scans every header. The first of repeated headers wins, as there."""
+    found = request.scope.get("hexclave.protocol_headers")
+    if found is None:
+        found = {}
+        for raw_name, raw_value in request.scope["headers"]:  # names arrive lower-cased (ASGI)
+            if raw_name.startswith((b"x-hexclave-", b"x-stack-")):
+                found.setdefault(raw_name.decode("latin-1"), raw_value.decode("latin-1"))
+        request.scope["hexclave.protocol_headers"] = found
+    return found
 
 
 @dataclass
