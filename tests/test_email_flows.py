@@ -64,6 +64,18 @@ def test_otp_sign_up_then_sign_in_with_otp_and_nonce(emu):
         assert second.json()["user_id"] == user["id"]
 
 
+def test_otp_sign_up_takes_the_country_of_the_send_code_request(emu):
+    email = fresh_email()
+    with emu.client() as c:
+        r = c.post("/auth/otp/send-sign-in-code", json={"email": email, "callback_url": CALLBACK},
+                   headers={"cf-ipcountry": "CA"})
+        assert r.status_code == 200, r.text
+        code = code_of(wait_mail(emu, email))
+        user_id = c.post("/auth/otp/sign-in", json={"code": code}, headers={"cf-ipcountry": "US"}).json()["user_id"]
+    with emu.server() as s:
+        assert s.get(f"/users/{user_id}").json()["country_code"] == "CA"
+
+
 def test_otp_wrong_codes_and_attempt_limit(emu):
     email = fresh_email()
     with emu.client() as c:

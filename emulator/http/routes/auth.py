@@ -125,7 +125,9 @@ async def otp_send_sign_in_code(ctx: Ctx):
         raise E.sign_up_not_enabled()
     if not is_trusted_url(config, ctx.body["callback_url"]):
         raise E.redirect_url_not_whitelisted()
-    code = await codes.issue(ctx.db, ctx.project.id, codes.ONE_TIME_PASSWORD, {}, method={"email": email})
+    # A sign-up that follows uses this request's context (its country), as the platform stores it with the code.
+    code = await codes.issue(ctx.db, ctx.project.id, codes.ONE_TIME_PASSWORD,
+                             {"request_country": ctx.request_country}, method={"email": email})
     await emails.send_template(ctx.db, ctx.state.mail, ctx.project, email, "magic_link", {
         "magicLink": codes.link_with_code(ctx.body["callback_url"], code), "otp": code[:codes.OTP_LENGTH].upper()},
         user_name=user.display_name if user else None)
@@ -141,7 +143,8 @@ async def otp_sign_in(ctx: Ctx):
     fields = {"primary_email": email, "primary_email_verified": True, "primary_email_auth_enabled": True,
               "otp_auth_enabled": True}
     if user is None:
-        user = await sign_up(ctx.db, ctx.project, fields, SignUpMethod("otp", request_country=ctx.request_country),
+        country = row.data.get("request_country") or ctx.request_country
+        user = await sign_up(ctx.db, ctx.project, fields, SignUpMethod("otp", request_country=country),
                              current=ctx.user, rounds=ctx.state.settings.bcrypt_rounds)
     response = await sessions.sign_in_unless_mfa(ctx.db, ctx.state.signer, ctx.project, user, is_new_user=is_new_user)
     return {**response, "is_new_user": is_new_user}
