@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from emulator.domain import email_builtins  # noqa: E402
+from emulator.domain.mail import email_builtins# noqa: E402
 from emulator.mail import renderer  # noqa: E402
 
 ROUNDS = 200

@@ -1,7 +1,6 @@
 """The `hexclave-emulator` command."""
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal

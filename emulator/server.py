@@ -19,11 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator import __version__, environment
-from emulator.domain import config as config_mod
-from emulator.domain import project_admin, projects, webhooks
-from emulator.domain.mail import MailBus
-from emulator.domain.sessions import TokenSigner
-from emulator.domain.webhook_delivery import Dispatcher
+from emulator.domain.projects import config as config_mod
+from emulator.domain.projects import project_admin, projects
+from emulator.domain.webhooks import webhooks
+from emulator.domain.mail.mail import MailBus
+from emulator.domain.auth.sessions import TokenSigner
+from emulator.domain.webhooks.webhook_delivery import Dispatcher
 from emulator.http.request_log import RequestLog
 from emulator.http.routes.clock import load_offset as load_clock_offset
 from emulator.settings import Settings, env
@@ -44,7 +45,7 @@ class State:
     signer: TokenSigner
     projects: projects.ProjectDirectory
     mail: MailBus = field(default_factory=MailBus)
-    webhooks: "Dispatcher | None" = None  # webhook delivery (emulator.domain.webhook_delivery)
+    webhooks: "Dispatcher | None" = None  # webhook delivery (emulator.domain.webhooks.webhook_delivery)
     config_project_id: str = ""  # the project of the config file served
     snapshots: snapshots.Snapshots | None = None
     environment: dict[str, str] = field(default_factory=dict)  # what `env` prints and `exec` injects
@@ -64,7 +65,7 @@ def find_config(explicit: Path | None) -> Path:
 
 async def _webhook_secret(db: AsyncSession) -> str:
     """The secret of webhook endpoints declared in the config: HEXCLAVE_WEBHOOK_SECRET, else kept in the data file."""
-    from emulator.domain import webhooks
+    from emulator.domain.webhooks import webhooks
 
     given = env("WEBHOOK_SECRET")
     if given:
@@ -259,7 +260,7 @@ def listen_socket(host: str, port: int, what: str) -> socket.socket:
 
 async def deliver_scheduled_emails(state: State) -> None:
     """Background outbox worker: send-email's emails are rendered and sent here, each when due."""
-    from emulator.domain import outbox
+    from emulator.domain.mail import outbox
 
     while True:
         await asyncio.sleep(0.5)

@@ -37,7 +37,8 @@ def settle_garbage_collector() -> None:
 
 async def _sign_up_and_read(state, project_id: str) -> None:
     """What POST /auth/password/sign-up and GET /users/me do, without HTTP, rolled back."""
-    from emulator.domain import sessions, tokens, users
+    from emulator.domain.auth import sessions, tokens
+    from emulator.domain.users import users
     from emulator.store.models import User
 
     async with state.db.session() as db:

@@ -15,7 +15,7 @@ import pytest
 
 from support import start_emulator
 
-from emulator.domain import mail
+from emulator.domain.mail import mail
 
 
 def fresh(local: str = "catch") -> str:

@@ -2,7 +2,6 @@
 test-kit projects (/api/v1/emulator/projects)."""
 from __future__ import annotations
 
-import os
 import smtplib
 import sqlite3
 import subprocess
@@ -12,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from emulator.domain.testkit import PRESERVED_TABLES
+from emulator.domain.projects.testkit import PRESERVED_TABLES
 from support import INTERNAL_SSK, REPO, start_emulator
 
 

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from emulator.domain import project_admin, projects, tokens
-from emulator.domain.projects import ProjectView
+from emulator.domain.projects import project_admin, projects
+from emulator.domain.auth import tokens
+from emulator.domain.projects.projects import ProjectView
 from emulator.errors import E, StatusError
 from emulator.store.models import User
 

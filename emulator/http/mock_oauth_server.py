@@ -29,7 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from emulator.clock import now_millis
-from emulator.domain import oauth, oauth_sim as sim
+from emulator.domain.oauth import oauth, oauth_sim as sim
 from emulator.http.guard import RequestGuard, guard_hosts
 from emulator.http.routes.oauth_sim import (NO_STORE, client_credentials, grant_tokens, oauth_error,
                                            provider_context, read_form)

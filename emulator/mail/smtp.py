@@ -1,7 +1,7 @@
 """The SMTP server apps send their mail to: aiosmtpd served in the emulator's own asyncio loop.
 
 It accepts any sender and any recipients, with or without AUTH (PLAIN and LOGIN take any credentials, since apps
-often configure some), and catches every message through emulator.domain.mail (project_id None, source "smtp").
+often configure some), and catches every message through emulator.domain.mail.mail (project_id None, source "smtp").
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import logging
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
-from emulator.domain import mail
+from emulator.domain.mail import mail
 
 log = logging.getLogger("hexclave.smtp")
 logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd logs every command, and deprecation notes

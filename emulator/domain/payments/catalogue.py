@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from emulator.domain import config as config_mod
+from emulator.domain.projects import config as config_mod
 
 CURRENCIES = config_mod.CURRENCIES
 DAY_MS = 86_400_000

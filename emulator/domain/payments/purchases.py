@@ -15,13 +15,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.clock import now_millis
-from emulator.domain import permissions
-from emulator.domain.codes import CODE_LENGTH
+from emulator.domain.teams import permissions
+from emulator.domain.auth.codes import CODE_LENGTH
 from emulator.domain.payments import catalogue, ledger, stripe_account
 from emulator.domain.payments.catalogue import add_interval, charged_amount
 from emulator.domain.payments.stripe_account import stripe_id
-from emulator.domain.projects import ProjectView, is_trusted_url
-from emulator.domain.tokens import random_token
+from emulator.domain.projects.projects import ProjectView, is_trusted_url
+from emulator.domain.auth.tokens import random_token
 from emulator.errors import E, StatusError
 from emulator.store.models import (OneTimePurchase, PaymentCustomer, ProductVersion, Project,
                                    Subscription, SubscriptionInvoice, Team, User, VerificationCode)

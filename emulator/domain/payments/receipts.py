@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from emulator.domain import email_templates, outbox, permissions
-from emulator.domain.projects import ProjectView
+from emulator.domain.mail import email_templates, outbox
+from emulator.domain.teams import permissions
+from emulator.domain.projects.projects import ProjectView
 from emulator.store.models import User
 
 

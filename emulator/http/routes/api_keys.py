@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route
 
-from emulator.domain import api_keys as keys
-from emulator.domain import emails
+from emulator.domain.auth import api_keys as keys
+from emulator.domain.mail import emails
 from emulator.errors import E
 from emulator.http import validation as v
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from emulator.domain import codes, emails, oauth, sessions, users
-from emulator.domain.contact_channels import send_verification
-from emulator.domain.passwords import MAX_LENGTH, check_strength, hash_password, verify_password
-from emulator.domain.projects import is_trusted_url
-from emulator.domain.sign_up import SignUpMethod, sign_up
+from emulator.domain.auth import codes, sessions
+from emulator.domain.mail import emails
+from emulator.domain.oauth import oauth
+from emulator.domain.users import users
+from emulator.domain.users.contact_channels import send_verification
+from emulator.domain.auth.passwords import MAX_LENGTH, check_strength, hash_password, verify_password
+from emulator.domain.projects.projects import is_trusted_url
+from emulator.domain.auth.sign_up import SignUpMethod, sign_up
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.auth import header

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from emulator.domain import browser_uploads
+from emulator.domain.users import browser_uploads
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable
 

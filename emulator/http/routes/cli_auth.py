@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from emulator.clock import iso_from_millis
-from emulator.domain import cli_auth
+from emulator.domain.auth import cli_auth
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable
 from emulator.http.responses import json_response

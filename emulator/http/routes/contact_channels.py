@@ -1,8 +1,8 @@
 """/contact-channels: a user's emails, and verifying them."""
 from __future__ import annotations
 
-from emulator.domain import contact_channels as channels
-from emulator.domain import users
+from emulator.domain.users import contact_channels as channels
+from emulator.domain.users import users
 from emulator.errors import E
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable, UserIdOrMe

@@ -27,8 +27,10 @@ from starlette.routing import Route
 
 from emulator import __version__
 from emulator import environment
-from emulator.domain import config as config_mod
-from emulator.domain import overview, permissions, projects, users
+from emulator.domain.projects import config as config_mod
+from emulator.domain.projects import overview, projects
+from emulator.domain.teams import permissions
+from emulator.domain.users import users
 from emulator.http.routes.oauth_sim import read_form
 from emulator.http.routes.pages import static_version, templates
 

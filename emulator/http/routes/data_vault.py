@@ -1,7 +1,7 @@
 """The data vault: POST /data-vault/stores/{id}/set and /get (server access only)."""
 from __future__ import annotations
 
-from emulator.domain import data_vault
+from emulator.domain.projects import data_vault
 from emulator.http import validation as v
 from emulator.http.endpoint import SERVER, Ctx, RouteTable
 from emulator.http.responses import success

@@ -1,8 +1,8 @@
 """/internal/email-themes, /internal/email-templates, /internal/email-drafts, /internal/emails (admin) and
-/emails/render-email: the dashboard's email surface (emulator.domain.email_admin)."""
+/emails/render-email: the dashboard's email surface (emulator.domain.mail.email_admin)."""
 from __future__ import annotations
 
-from emulator.domain import email_admin
+from emulator.domain.mail import email_admin
 from emulator.http import validation as v
 from emulator.http.endpoint import ADMIN, Ctx, RouteTable
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from starlette.responses import HTMLResponse
 
-from emulator.domain import email_admin, notifications, outbox, users
+from emulator.domain.mail import email_admin, outbox
+from emulator.domain.users import notifications, users
 from emulator.errors import E
 from emulator.http import validation as v
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe

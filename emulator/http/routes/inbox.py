@@ -1,7 +1,7 @@
 """The inbox API for tests and the inbox page: caught mail, listed, read, awaited, streamed and deleted.
 
 No project authentication. Served under /api/v1 (and /api/latest) like every API route:
-  /emulator/inbox/...   the emulator's own API (JSON shapes in emulator.domain.mail.summary / full)
+  /emulator/inbox/...   the emulator's own API (JSON shapes in emulator.domain.mail.mail.summary / full)
   /mailbox/...          Inbucket-compatible reads and deletes (Inbucket's v1 JSON API lives at /api/v1/mailbox/...)
 The wait and event-stream routes are plain Starlette routes that open short database sessions themselves: the
 `endpoint` wrapper would hold the (serialized) database for the whole wait.
@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from emulator.domain import mail, mail_relay
+from emulator.domain.mail import mail, mail_relay
 from emulator.clock import now_millis
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable

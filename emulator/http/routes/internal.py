@@ -7,8 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from emulator.domain import config as config_mod
-from emulator.domain import email_templates, project_admin, projects
+from emulator.domain.projects import config as config_mod
+from emulator.domain.mail import email_templates
+from emulator.domain.projects import project_admin, projects
 from emulator.clock import now_millis
 from emulator.errors import E, StatusError
 from emulator.http import validation as v

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from emulator.domain import config_levels
+from emulator.domain.projects import config_levels
 from emulator.errors import StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import ADMIN, SERVER, Ctx, RouteTable

@@ -7,8 +7,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from emulator.domain import project_admin, tokens
-from emulator.domain.users import primary_channel
+from emulator.domain.projects import project_admin
+from emulator.domain.auth import tokens
+from emulator.domain.users.users import primary_channel
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable
 from emulator.http.responses import json_response, text_response

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
-from emulator.domain import oauth, users
+from emulator.domain.oauth import oauth
+from emulator.domain.users import users
 from emulator.clock import now_millis
 from emulator.errors import E, KnownError, StatusError
 from emulator.http import validation as v

@@ -20,7 +20,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from emulator import json_input
-from emulator.domain import oauth, oauth_sim as sim, projects
+from emulator.domain.oauth import oauth, oauth_sim as sim
+from emulator.domain.projects import projects
 from emulator.http.routes.pages import static_version, templates
 from emulator.store.engine import finish
 

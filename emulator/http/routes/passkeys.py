@@ -1,7 +1,7 @@
 """/auth/passkey/*: passkey registration for the signed-in user and passkey sign-in (see domain/passkeys.py)."""
 from __future__ import annotations
 
-from emulator.domain import passkeys, sessions
+from emulator.domain.auth import passkeys, sessions
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable
 from emulator.http.routes.auth import CODE

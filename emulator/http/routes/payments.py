@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime, timezone
 
 from emulator.clock import now_millis
-from emulator.domain import permissions
+from emulator.domain.teams import permissions
 from emulator.domain.payments import catalogue, ledger, legacy_names, purchases, subscriptions, transactions
 from emulator.domain.payments import stripe_webhooks as stripe_webhooks_mod
 from emulator.domain.payments.purchases import ensure_client_can_access, ensure_customer_exists
-from emulator.domain.projects import is_trusted_url
+from emulator.domain.projects.projects import is_trusted_url
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import ADMIN, SERVER, Ctx, RouteTable

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-from emulator.domain import permission_definitions as defs
-from emulator.domain.permissions import definitions
+from emulator.domain.teams import permission_definitions as defs
+from emulator.domain.teams.permissions import definitions
 from emulator.http import validation as v
 from emulator.http.endpoint import ADMIN, Ctx, RouteTable
 from emulator.http.responses import json_response, success

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from emulator.domain import permissions
+from emulator.domain.teams import permissions
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe

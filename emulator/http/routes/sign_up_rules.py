@@ -1,7 +1,7 @@
 """POST /internal/sign-up-rules-test: how the project's sign-up rules would decide a sign-up, rule by rule."""
 from __future__ import annotations
 
-from emulator.domain import sign_up_rules as rules
+from emulator.domain.auth import sign_up_rules as rules
 from emulator.http import validation as v
 from emulator.http.endpoint import ADMIN, Ctx, RouteTable
 

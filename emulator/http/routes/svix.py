@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator.clock import now_millis
-from emulator.domain import webhooks
+from emulator.domain.webhooks import webhooks
 from emulator.http.responses import json_response
 from emulator.store.engine import finish
 from emulator.store.models import Project, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage

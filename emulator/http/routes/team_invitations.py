@@ -1,7 +1,8 @@
 """/team-invitations: send, list, revoke, and accept (by code or by id)."""
 from __future__ import annotations
 
-from emulator.domain import codes, invitations, permissions, teams
+from emulator.domain.auth import codes
+from emulator.domain.teams import invitations, permissions, teams
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable, UserIdOrMe

@@ -1,8 +1,9 @@
 """/team-member-profiles: list, read and update members' per-team names and images."""
 from __future__ import annotations
 
-from emulator.domain import member_profiles as profiles
-from emulator.domain import permissions, teams, users
+from emulator.domain.teams import member_profiles as profiles
+from emulator.domain.teams import permissions, teams
+from emulator.domain.users import users
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable, UserIdOrMe

@@ -1,7 +1,7 @@
 """/teams and /team-memberships."""
 from __future__ import annotations
 
-from emulator.domain import permissions, teams
+from emulator.domain.teams import permissions, teams
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe

@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator import __version__, clock
-from emulator.domain import project_admin, testkit
-from emulator.domain.projects import INTERNAL_PROJECT_ID
+from emulator.domain.projects import project_admin, testkit
+from emulator.domain.projects.projects import INTERNAL_PROJECT_ID
 from emulator.environment import app_environment
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 
-from emulator.domain import users
-from emulator.domain.passwords import MAX_LENGTH
+from emulator.domain.users import users
+from emulator.domain.auth.passwords import MAX_LENGTH
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.validation import is_image_data_url

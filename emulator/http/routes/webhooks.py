@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from emulator import __version__
 from emulator.clock import now_millis
-from emulator.domain import webhooks
+from emulator.domain.webhooks import webhooks
 from emulator.http import validation as v
 from emulator.http.endpoint import ADMIN, Ctx, RouteTable
 from emulator.http.responses import json_response, success, text_response

@@ -1,0 +1,1 @@
+"""Sign-in with OAuth providers and the simulated providers' pages."""

@@ -1,0 +1,1 @@
+"""Teams, memberships, invitations, member profiles and permissions."""

@@ -1,0 +1,1 @@
+"""Users and what hangs off them: contact channels, notification preferences, browser uploads."""

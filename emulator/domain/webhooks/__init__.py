@@ -1,0 +1,1 @@
+"""Webhook events (Svix-shaped) and their delivery to the app's endpoints."""
