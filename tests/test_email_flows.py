@@ -102,6 +102,32 @@ def test_otp_refuses_untrusted_callback_and_unverified_account(emu):
 
 # ---- password reset ------------------------------------------------------------------------------------------------
 
+def test_trusted_domain_wildcards_follow_the_platform():
+    """`*` stays within one label, `**` crosses dots, a pattern without a port needs the default port, and
+    localhost means localhost, *.localhost and 127.x.x.x."""
+    from support import start_emulator
+    from wire import write_config
+
+    domains = {"allowLocalhost": True, "trustedDomains": {
+        "one": {"baseUrl": "https://*.one.example"}, "deep": {"baseUrl": "https://**.deep.example"},
+        "port": {"baseUrl": "https://*.port.example:8443"}, "plain": {"baseUrl": "https://plain.example"}}}
+    e = start_emulator(config=write_config({"domains": domains, "auth": {"otp": {"allowSignIn": True}}}))
+    try:
+        with e.client() as c:
+            def status(url):
+                r = c.post("/auth/otp/send-sign-in-code", json={"email": fresh_email(), "callback_url": url})
+                return r.status_code
+            for url in ("https://a.one.example/cb", "https://a.b.deep.example/cb", "https://a.port.example:8443/cb",
+                        "https://plain.example:443/cb", "http://127.0.0.7:3000/cb", "http://app.localhost/cb"):
+                assert status(url) == 200, url
+            for url in ("https://a.b.one.example/cb", "https://one.example/cb", "https://deep.example/cb",
+                        "https://a.one.example:444/cb", "https://a.port.example/cb", "http://plain.example/cb",
+                        "https://plain.example:8443/cb"):
+                assert status(url) == 400, url
+    finally:
+        e.stop()
+
+
 def test_password_reset_end_to_end(emu):
     email = fresh_email()
     with emu.client() as c:

@@ -1,10 +1,12 @@
 """Projects: the built-in `internal` project, one project per hexclave.config.py, their keys and configs."""
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -177,14 +179,54 @@ async def project_for_config_file(db: AsyncSession, path: Path) -> tuple[Project
     return project, keys
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _host_port(url) -> str:
+    return f"{url.hostname}:{url.port or _DEFAULT_PORTS.get(url.scheme, '')}"
+
+
+def hostname_matches(pattern: str, hostname: str) -> bool:
+    """The platform's host wildcards: `*` stays within one label, `**` crosses dots."""
+    if "*" not in pattern:
+        return pattern == hostname
+    parts = (re.escape(part).replace(r"\*", "[^.]*") for part in pattern.split("**"))
+    return re.fullmatch(".*".join(parts), hostname) is not None
+
+
+def _matches_domain(url, base_url: str) -> bool:
+    if "*" in base_url:
+        match = re.match(r"^([^:]+)://([^/]*)", base_url)
+        if not match or match.group(1) != url.scheme:
+            return False
+        host_pattern = match.group(2)
+        if ":" in host_pattern:  # a pattern with a port matches host:port (default ports made explicit)
+            return hostname_matches(host_pattern, _host_port(url))
+        return hostname_matches(host_pattern, url.hostname) and url.port in (None, _DEFAULT_PORTS.get(url.scheme))
+    try:
+        base = urlparse(base_url)
+        return bool(base.hostname) and base.scheme == url.scheme and _host_port(base) == _host_port(url)
+    except ValueError:
+        return False
+
+
+def is_localhost(hostname: str) -> bool:
+    return hostname == "localhost" or hostname.endswith(".localhost") or re.fullmatch(r"127\.\d+\.\d+\.\d+", hostname) is not None
+
+
 def is_trusted_url(config: dict[str, Any], url: str) -> bool:
     """Whether a callback/redirect URL points at localhost (when allowed) or a configured trusted domain."""
-    from fnmatch import fnmatch
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+        parsed.port  # noqa: B018 -- raises on a malformed port
+    except ValueError:
+        return False
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         return False
+    if config["domains"]["allowLocalhost"] and is_localhost(parsed.hostname):
+        return True
+    return any(_matches_domain(parsed, domain.get("baseUrl") or "")
+               for domain in config["domains"]["trustedDomains"].values() if domain.get("baseUrl"))
     if config["domains"]["allowLocalhost"] and (parsed.hostname in ("localhost", "127.0.0.1", "::1")
                                                 or parsed.hostname.endswith(".localhost")):
         return True
