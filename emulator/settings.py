@@ -76,12 +76,18 @@ class Settings:
     # Stripe webhook events must be signed with this (the platform's development default unless set).
     stripe_webhook_secret: str = "mock_stripe_webhook_secret"
     public_hosts: tuple[str, ...] = ()  # names besides loopback the emulator may be reached by (HEXCLAVE_PUBLIC_HOST)
+    # Where uploaded images' URLs point, as the platform's S3 public endpoint; None: this emulator serves them.
+    storage_url: str | None = None
 
     @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
         return f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '::', '') else self.host}:{self.port}"
+
+    @property
+    def public_storage_url(self) -> str:
+        return (self.storage_url or f"{self.base_url}/api/v1/emulator/storage").rstrip("/")
 
     @property
     def database_url(self) -> str:
@@ -105,5 +111,8 @@ class Settings:
                                 f"got {s.public_url!r}")
         s.dashboard_url = s.dashboard_url or env("DASHBOARD_URL")
         s.stripe_webhook_secret = env("STRIPE_WEBHOOK_SECRET", s.stripe_webhook_secret)
+        # The platform's S3 settings: the public endpoint, else the endpoint and bucket (path-style URLs).
+        s.storage_url = env("S3_PUBLIC_ENDPOINT") or (env("S3_ENDPOINT") and env("S3_BUCKET")
+                                                      and f"{env('S3_ENDPOINT').rstrip('/')}/{env('S3_BUCKET')}")
         s.public_hosts = tuple(h.strip() for h in (env("PUBLIC_HOST") or "").split(",") if h.strip())
         return s

@@ -1,5 +1,5 @@
 """Team member profiles over HTTP: list, read, update; fallback to the user's name and image; who may see what."""
-from wire import (SERVER_USER_KEYS, call, create_session, create_user, fresh_email, known_error, ok, schema_error,
+from wire import (SERVER_USER_KEYS, assert_stored_image, call, create_session, create_user, fresh_email, known_error, ok, schema_error,
                   text_error)
 
 CLIENT_KEYS = {"team_id", "user_id", "display_name", "profile_image_url"}
@@ -95,7 +95,8 @@ def test_updates_and_fallback(emu):
     own_image = "https://img.example.com/u.png"
     ok(call(emu, "PATCH", f"/users/{one}", access="server", json={"profile_image_url": own_image}))
     assert ok(profile(emu, team_id, "me", one_token))["profile_image_url"] == "https://img.example.com/u.png"
-    assert ok(update(emu, team_id, "me", {"profile_image_url": PNG}, one_token))["profile_image_url"] == PNG
+    stored = ok(update(emu, team_id, "me", {"profile_image_url": PNG}, one_token))["profile_image_url"]
+    assert_stored_image(emu, stored, PNG, "team-member-profile-images")
     link = "https://img.example.com/team-face.png"
     assert ok(update(emu, team_id, "me", {"profile_image_url": link}, one_token))["profile_image_url"] == link
     cleared = ok(update(emu, team_id, "me", {"profile_image_url": None}, one_token))

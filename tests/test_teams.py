@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from support import start_emulator
-from wire import (ALLOW_ANON, anon_sign_up, call, create_user, known_error, me, ok, schema_error, sign_up, text_error,
+from wire import (ALLOW_ANON, anon_sign_up, assert_stored_image, call, create_user, known_error, me, ok, schema_error, sign_up, text_error,
                   unique, write_config)
 
 CLIENT_TEAM_KEYS = {"id", "display_name", "profile_image_url", "client_metadata", "client_read_only_metadata"}
@@ -85,7 +85,7 @@ def test_client_create_makes_the_caller_creator(emu):
     t = sign_up(emu)
     team = client_team(emu, t["access_token"], profile_image_url=GIF, client_metadata={"plan": "free"})
     assert set(team) == CLIENT_TEAM_KEYS
-    assert team["profile_image_url"] == GIF
+    assert_stored_image(emu, team["profile_image_url"], GIF, "team-profile-images")
     assert member_ids(emu, team["id"]) == {t["user_id"]}
     assert team_permissions(emu, team["id"], t["user_id"]) == ["team_admin"]
     me_team = client_team(emu, t["access_token"], creator_user_id="me")
@@ -174,6 +174,7 @@ def test_creator_updates_team_and_member_without_permission_cannot(emu, owner):
     updated = ok(call(emu, "PATCH", f"/teams/{team_id}", token=token,
                       json={"display_name": "Renamed", "client_metadata": {"x": 1}, "profile_image_url": GIF}))
     assert updated["display_name"] == "Renamed" and updated["client_metadata"] == {"x": 1}
+    assert_stored_image(emu, updated["profile_image_url"], GIF, "team-profile-images")
     member = sign_up(emu)
     add_member(emu, team_id, member["user_id"])
     known_error(call(emu, "PATCH", f"/teams/{team_id}", token=member["access_token"], json={"display_name": "Mine"}),

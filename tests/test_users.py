@@ -7,6 +7,7 @@ users/crud.tsx, e2e users.test.ts and auth/anonymous/*.test.ts snapshots.
 """
 from __future__ import annotations
 
+import httpx
 import time
 import uuid
 
@@ -14,7 +15,8 @@ import bcrypt
 import pytest
 
 from support import start_emulator
-from wire import (ALLOW_ANON, CLIENT_USER_KEYS, PASSWORD, SERVER_USER_KEYS, UUID_RE, anon_sign_up, call, claims,
+from wire import (ALLOW_ANON, CLIENT_USER_KEYS, PASSWORD, SERVER_USER_KEYS, UUID_RE, anon_sign_up, assert_stored_image, call,
+                  claims,
                   create_session, create_user, fresh_email, known_error, me, ok, refresh, schema_error, sign_in,
                   sign_up, text_error, unique, write_config)
 
@@ -145,7 +147,12 @@ def test_client_profile_image_must_be_a_data_url(emu):
 def test_client_profile_image_data_url(emu):
     t = sign_up(emu)
     body = ok(call(emu, "PATCH", "/users/me", token=t["access_token"], json={"profile_image_url": GIF}))
-    assert isinstance(body["profile_image_url"], str) and body["profile_image_url"]
+    assert_stored_image(emu, body["profile_image_url"], GIF, "user-profile-images")
+    assert ok(me(emu, t["access_token"]))["profile_image_url"] == body["profile_image_url"]
+    for broken in ("data:image/gif;base64,R0lGODlh", "data:image/png;base64,aGVsbG8=", "data:image/svg+xml;base64,PHN2Zy8+"):
+        r = call(emu, "PATCH", "/users/me", access="server", token=t["access_token"], json={"profile_image_url": broken})
+        assert r.status_code == 400, (broken, r.text)
+    assert httpx.get(f"{emu.api}/emulator/storage/user-profile-images/nothing.gif").status_code == 404
 
 
 def test_server_profile_image_http_url(emu):

@@ -178,6 +178,17 @@ def ok(r: httpx.Response, status: int = 200) -> Any:
     return r.json()
 
 
+def assert_stored_image(emu: Emulator, url: str, data_url: str, folder: str) -> None:
+    """An inline image comes back as the URL of a stored file (as the platform's S3 upload) that serves its bytes."""
+    import base64
+
+    fmt = data_url.split("/", 1)[1].split(";", 1)[0]
+    assert re.fullmatch(rf"{re.escape(emu.url)}/api/v1/emulator/storage/{folder}/[0-9a-f-]{{36}}\.{fmt}", url), url
+    r = httpx.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == f"image/{fmt}", r.text[:200]
+    assert r.content == base64.b64decode(data_url.split(",", 1)[1])
+
+
 # ---- users and sessions ---------------------------------------------------------------------------------------------
 
 def sign_up(emu: Emulator, email: str | None = None, password: str = PASSWORD, **kw: Any) -> dict:

@@ -18,7 +18,7 @@ from emulator.http.routes import team_invitations, team_member_profiles
 from emulator.http.routes import oauth, oauth_sim, checkout
 from emulator.http.routes import internal
 from emulator.http.routes import internal_config, permission_definitions
-from emulator.http.routes import clock
+from emulator.http.routes import clock, storage
 from emulator.http.routes import payments, stripe_account
 from emulator.http.routes import email_admin
 from emulator.http.routes import browser_uploads, cli_auth, data_vault
@@ -53,7 +53,7 @@ def api_routes() -> list:
             *api_keys.api.routes,
             *team_invitations.api.routes, *team_member_profiles.api.routes,
             *internal.api.routes,
-            *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes,
+            *internal_config.api.routes, *permission_definitions.api.routes, *clock.routes, *storage.routes,
             *payments.api.routes, *stripe_account.api.routes,
             *cli_auth.api.routes, *data_vault.api.routes, *browser_uploads.api.routes, *testkit.routes,
             *webhooks.api.routes, *webhooks.routes, *svix.routes, *passkeys.api.routes, *sign_up_rules.api.routes,

@@ -176,6 +176,14 @@ class EmailMessage(Base):
     links: Mapped[Any] = mapped_column(JSON)  # links found in the message
 
 
+class StoredFile(Base):
+    """A file of the public bucket (profile images, project logos), served at its URL."""
+    __tablename__ = "stored_files"
+    key: Mapped[str] = mapped_column(String, primary_key=True)  # "<folder>/<uuid>.<format>"
+    content_type: Mapped[str] = mapped_column(String)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at_millis: Mapped[int] = mapped_column(Integer)
+
 class EmailOutbox(Base):
     """One recipient of a send-email call: its status columns (for filtering and stats) and the item as served."""
     __tablename__ = "email_outbox"

@@ -14,7 +14,7 @@ from emulator.store.models import ApiKeySet, Base, Project
 
 # Settings rather than data: a reset keeps them for the projects it keeps. Every other table (present or added
 # later) is data and is emptied.
-PRESERVED_TABLES = {"meta", "projects", "api_key_sets", "config_levels"}
+PRESERVED_TABLES = {"meta", "projects", "api_key_sets", "config_levels", "stored_files"}  # files: project logos
 
 
 def _data_tables():

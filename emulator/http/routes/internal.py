@@ -15,6 +15,7 @@ from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import ADMIN, Ctx, RouteTable
 from emulator.http.responses import json_response, success
+from emulator.http.routes.storage import with_stored_images
 from emulator.store.models import ApiKeySet, Project
 
 api = RouteTable()
@@ -74,7 +75,8 @@ async def admin_view(ctx: Ctx, row: Project) -> dict:
 @api("/internal/projects", "POST", body=PROJECT_CREATE_BODY)
 async def create_project(ctx: Ctx):
     user = await dashboard_user(ctx)
-    row = await project_admin.create_project(ctx.db, ctx.state.projects, ctx.project, user, ctx.body)
+    body = await with_stored_images(ctx, ctx.body, "project-logos", project_admin.LOGO_FIELDS)
+    row = await project_admin.create_project(ctx.db, ctx.state.projects, ctx.project, user, body)
     return json_response(await admin_view(ctx, row), 201)
 
 
@@ -112,7 +114,8 @@ async def update_current(ctx: Ctx):
     theme = (ctx.body.get("config") or {}).get("email_theme")
     if theme and theme not in ctx.project.config["emails"]["themes"] and theme not in email_templates.THEMES:
         raise StatusError(400, "Invalid email theme")
-    await project_admin.update_project(ctx.db, ctx.state.projects, row, ctx.body)
+    body = await with_stored_images(ctx, ctx.body, "project-logos", project_admin.LOGO_FIELDS)
+    await project_admin.update_project(ctx.db, ctx.state.projects, row, body)
     return await admin_view(ctx, row)
 
 

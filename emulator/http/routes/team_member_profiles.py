@@ -7,6 +7,7 @@ from emulator.domain.users import users
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import Ctx, RouteTable, UserIdOrMe
+from emulator.http.routes.storage import with_stored_images
 from emulator.http.validation import is_image_data_url
 
 api = RouteTable()
@@ -62,6 +63,6 @@ async def update_profile(ctx: Ctx):
     url = ctx.body.get("profile_image_url")
     if url and url.startswith("data:") and not is_image_data_url(url):  # a link, or an inline image
         raise StatusError(400, "Invalid profile image URL")
-    profiles.update(member, ctx.body)
+    profiles.update(member, await with_stored_images(ctx, ctx.body, "team-member-profile-images"))
     await ctx.db.flush()
     return await render(ctx, member, user)

@@ -6,6 +6,7 @@ from emulator.errors import E, StatusError
 from emulator.http import validation as v
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe
 from emulator.http.responses import json_response, success
+from emulator.http.routes.storage import with_stored_images
 from emulator.http.validation import is_image_data_url
 
 api = RouteTable()
@@ -65,7 +66,8 @@ async def create_team(ctx: Ctx):
         if ctx.user is None:
             raise StatusError(401, "add_current_user=true needs a signed-in user.")
         creator_id = ctx.user.id
-    team = await teams.create(ctx.db, ctx.project, ctx.body, creator_id)
+    team = await teams.create(ctx.db, ctx.project, await with_stored_images(ctx, ctx.body, "team-profile-images"),
+                              creator_id)
     return json_response(shape(ctx, team), 201)
 
 
@@ -107,7 +109,7 @@ async def update_team(ctx: Ctx):
     if ctx.is_client:
         await permissions.require_team_permission(ctx.db, ctx.project, team_id, signed_in_user_id(ctx), "$update_team")
     team = await teams.require(ctx.db, ctx.project, team_id)
-    await teams.update(ctx.db, ctx.project, team, ctx.body)
+    await teams.update(ctx.db, ctx.project, team, await with_stored_images(ctx, ctx.body, "team-profile-images"))
     return shape(ctx, team)
 
 

@@ -6,6 +6,7 @@ from emulator.domain.users import users
 from emulator.domain.auth.passwords import MAX_LENGTH
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
+from emulator.http.routes.storage import with_stored_images
 from emulator.http.validation import is_image_data_url
 from emulator.http.endpoint import SERVER, Ctx, RouteTable, UserIdOrMe
 from emulator.http.responses import json_response, success
@@ -82,6 +83,7 @@ async def update(ctx: Ctx, user) -> dict:
     body = ctx.body
     if ctx.is_client and body.get("profile_image_url") and not is_image_data_url(body["profile_image_url"]):
         raise StatusError(400, "Invalid profile image URL")
+    body = await with_stored_images(ctx, body, "user-profile-images")
     await users.update(ctx.db, ctx.project, user, body, rounds=ctx.state.settings.bcrypt_rounds)
     return await shape_for(ctx, user)
 
@@ -122,7 +124,8 @@ async def list_users(ctx: Ctx):
 
 @api("/users", "POST", access=SERVER, body=v.Obj(SERVER_CREATE_FIELDS, required=True, test=restriction_consistency))
 async def create_user(ctx: Ctx):
-    user = await users.create(ctx.db, ctx.project, ctx.body, rounds=ctx.state.settings.bcrypt_rounds)
+    body = await with_stored_images(ctx, ctx.body, "user-profile-images")
+    user = await users.create(ctx.db, ctx.project, body, rounds=ctx.state.settings.bcrypt_rounds)
     shape = await users.render(ctx.db, user, ctx.project)
     # The platform answers with the user as read before its personal team is created and selected; reads after
     # this one show the team.
