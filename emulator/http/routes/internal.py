@@ -180,8 +180,8 @@ async def local_emulator_project(ctx: Ctx):
     if not path.is_absolute():
         raise StatusError(400, "absolute_file_path must be an absolute path.")
     if path.name not in config_mod.CONFIG_FILE_NAMES:  # the file is executed: never any other file on disk
-        raise StatusError(400, f"Only config files may be loaded: the file must be named "
-                               f"{' or '.join(config_mod.CONFIG_FILE_NAMES)}.")
+        raise StatusError(400, "Only config files may be loaded: the file must be named hexclave.config.EXT or "
+                               "stack.config.EXT, with EXT one of py, ts, js, mts, mjs.")
     if not path.is_file():
         raise StatusError(400, f"Config file not found: {path}")
     try:
