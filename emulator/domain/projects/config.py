@@ -459,10 +459,14 @@ def load_file(path: Path) -> dict[str, Any]:
         if config_node.is_node_config(path):
             # An empty TypeScript file is an empty config, as the platform reads it.
             config = {} if is_blank(path) else config_node.run(path, load_timeout())
+            if isinstance(config, dict):
+                config = nest(config)  # the platform's files may use dotted keys ("teams.allowClientTeamCreation")
         else:
             config = config_process.run(path, load_timeout())
     except config_process.ConfigRunError as exc:
         raise ConfigFileError(path, exc.line, exc.reason) from None
+    except ValueError as exc:  # dotted keys that contradict each other
+        raise ConfigFileError(path, None, f"invalid config: {exc}") from None
     try:
         return validate(config)
     except ConfigInvalid as exc:
