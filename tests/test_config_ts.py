@@ -99,13 +99,15 @@ def test_a_file_that_runs_too_long_is_stopped(ts_emu):
     assert emu.proc.poll() is None
 
 
-def test_relative_imports_are_bundled_and_printing_goes_to_the_log(ts_emu):
+def test_relative_imports_dotted_keys_and_printing_to_the_log(ts_emu):
     emu, path = ts_emu
     (path.parent / "auth-settings.ts").write_text("export const allowSignUp: boolean = true;\n")
     path.write_text('import { allowSignUp } from "./auth-settings";\nconsole.log("loading the config");\n'
-                    "export const config = { auth: { allowSignUp } };\n")
+                    'export const config = { auth: { allowSignUp }, "teams.allowClientTeamCreation": true };\n')
     assert sign_up_enabled(emu) is True
     assert any("loading the config" in line for line in emu.output)
+    with admin(emu) as a:  # dotted keys, as the platform's files may have them
+        assert json.loads(a.get("/internal/config").json()["config_string"])["teams"]["allowClientTeamCreation"]
 
 
 def test_branch_writes_rewrite_the_file_in_the_platforms_form(ts_emu):
