@@ -163,6 +163,16 @@ def test_local_emulator_project_for_an_empty_typescript_file(ts_emu, tmp_path):
         assert r.status_code == 200, r.text
 
 
+def test_an_empty_python_file_is_given_an_empty_python_config(ts_emu, tmp_path):
+    emu, _ = ts_emu
+    path = tmp_path / "hexclave.config.py"
+    path.write_text("\n")
+    with internal_admin(emu) as a:
+        r = a.post("/internal/local-emulator/project", json={"absolute_file_path": str(path)})
+    assert r.status_code == 200, r.text
+    assert "config = define_config({})" in path.read_text()
+
+
 def test_a_javascript_file_is_written_back_without_types(tmp_path):
     path = tmp_path / "hexclave.config.js"
     assert config_writer.file_content({"teams": {"allowClientTeamCreation": True, "gone": None}}, path) == (
