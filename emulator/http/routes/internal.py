@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from emulator.domain.projects import config as config_mod
 from emulator.domain.mail import email_templates
-from emulator.domain.projects import project_admin, projects
+from emulator.domain.projects import metrics, project_admin, projects
 from emulator.clock import now_millis
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
@@ -122,6 +122,12 @@ async def delete_current(ctx: Ctx):
         raise StatusError(400, "The internal project cannot be deleted.")
     await project_admin.delete_project(ctx.db, ctx.state.projects, ctx.project.id)
     return success()
+
+
+@api("/internal/metrics", "GET", access=ADMIN,
+     query=v.Obj({"include_anonymous": v.Str(one_of=("true", "false"))}))
+async def get_metrics(ctx: Ctx):
+    return await metrics.metrics(ctx.db, ctx.project, ctx.query.get("include_anonymous") == "true")
 
 
 # ---- project key sets ---------------------------------------------------------------------------------------------
