@@ -3,6 +3,7 @@ from the store."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import httpx
 
@@ -55,3 +56,23 @@ def test_metrics_count_the_projects_users(emu):
 def test_metrics_need_admin_access(emu):
     known_error(call(emu, "GET", "/internal/metrics", access="server"), 401, "INSUFFICIENT_ACCESS_TYPE",
                 {"actual_access_type": "server", "allowed_access_types": ["admin"]})
+
+
+def test_metrics_email_overview_comes_from_the_outbox(emu):
+    project = new_project(emu)
+    overview = metrics(emu, project)["email_overview"]
+    assert overview["total_emails"] == 0 and overview["emails_by_status"] == {} and overview["recent_emails"] == []
+    assert len(overview["daily_emails_by_status"]) == 31
+
+    server = dict(access="server", project_id=project["id"], key=project["secret_server_key"])
+    user = ok(call(emu, "POST", "/users", json={"primary_email": fresh_email(), "primary_email_verified": True},
+                   **server), 201)
+    ok(call(emu, "POST", "/emails/send-email", json={"user_ids": [user["id"]], "subject": "Metrics mail",
+                                                      "html": "<p>hi</p>"}, **server))
+    deadline = time.monotonic() + 15
+    while (overview := metrics(emu, project)["email_overview"])["emails_by_status"] != {"ok": 1}:
+        assert time.monotonic() < deadline, overview
+        time.sleep(0.1)
+    assert overview["total_emails"] == 1 and overview["emails_sent"] == 1
+    assert overview["daily_emails"][-1]["activity"] == 1 and overview["daily_emails_by_status"][-1]["ok"] == 1
+    assert [(e["status"], e["subject"]) for e in overview["recent_emails"]] == [("SENT", "Metrics mail")]

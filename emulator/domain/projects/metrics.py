@@ -2,8 +2,8 @@
 
 Users, sign-ups, teams, verification and login methods are counted from the store as the platform counts them.
 The platform reads activity from its event log (token refreshes); the emulator keeps none, so the activity figures
-(daily active users, monthly active users, active-user split) come from each user's last activity. Revenue,
-email and web-analytics figures are zero (those series are not recorded).
+(daily active users, monthly active users, active-user split) come from each user's last activity. Email figures
+come from the outbox (emails of send-email). Revenue and web-analytics figures are zero (not recorded).
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from emulator.clock import now_millis
 from emulator.domain.projects.projects import ProjectView
 from emulator.domain.users import users
-from emulator.store.models import ContactChannel, OAuthAccount, PasskeyCredential, Team, User
+from emulator.store.models import ContactChannel, EmailOutbox, OAuthAccount, PasskeyCredential, Team, User
 
 WINDOW_DAYS = 30  # the series run from 30 days ago to today (UTC): 31 points
-RECENTLY_REGISTERED = 100
+RECENT_LIST = 100  # recently registered users, recent emails
 RECENTLY_ACTIVE = 5
 
 
@@ -64,7 +64,7 @@ async def metrics(db: AsyncSession, project: ProjectView, include_anonymous: boo
 
     total_teams = await db.scalar(select(func.count()).select_from(Team).where(Team.project_id == project.id))
     recently_registered = (await users.list_users(db, project, {
-        "order_by": "signed_up_at", "desc": True, "limit": RECENTLY_REGISTERED,
+        "order_by": "signed_up_at", "desc": True, "limit": RECENT_LIST,
         "include_anonymous": include_anonymous}))["items"]
     recent_stmt = select(User).where(User.project_id == project.id)
     if not include_anonymous:
@@ -96,13 +96,7 @@ async def metrics(db: AsyncSession, project: ProjectView, include_anonymous: boo
             "daily_subscriptions": _series(days), "revenue_cents": 0, "mrr_cents": 0, "total_orders": 0,
             "checkout_conversion_rate": 0,
         },
-        "email_overview": {
-            "emails_by_status": {}, "total_emails": 0, "daily_emails": _series(days),
-            "daily_emails_by_status": [{"date": d, "ok": 0, "error": 0, "in_progress": 0} for d in days],
-            "emails_sent": 0, "recent_emails": [],
-            "deliverability_status": {"delivered": 0, "bounced": 0, "error": 0, "in_progress": 0},
-            "deliverability_rate": 0, "bounce_rate": 0, "click_rate": 0,
-        },
+        "email_overview": await _email_overview(db, project.id, days, since),
         "analytics_overview": {
             "daily_page_views": _series(days), "daily_clicks": _series(days), "daily_visitors": _series(days),
             "daily_revenue": [{"date": d, "new_cents": 0, "refund_cents": 0} for d in days],
@@ -129,3 +123,44 @@ async def _login_methods(db: AsyncSession, project_id: str) -> list[dict[str, An
     counts["passkey"] += await db.scalar(select(func.count()).select_from(PasskeyCredential).where(
         PasskeyCredential.project_id == project_id)) or 0
     return [{"method": m, "count": n} for m, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n]
+
+
+# Outbox statuses whose send attempt is over (the platform's finishedSendingAt).
+FINISHED_SENDING = ("server-error", "bounced", "delivery-delayed", "sent", "opened", "clicked", "marked-as-spam")
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(min(part / (whole or 1), 1) * 100, 2)
+
+
+async def _email_overview(db: AsyncSession, project_id: str, days: list[str], since: float) -> dict[str, Any]:
+    rows = (await db.execute(select(EmailOutbox.id, EmailOutbox.created_at_millis, EmailOutbox.status,
+                                    EmailOutbox.simple_status, EmailOutbox.delivered_at_millis, EmailOutbox.item)
+                             .where(EmailOutbox.project_id == project_id)
+                             .order_by(EmailOutbox.created_at_millis.desc()))).all()
+    by_status = Counter(r.simple_status for r in rows)
+    by_day: dict[str, Counter] = {d: Counter() for d in days}
+    for r in rows:
+        if r.created_at_millis >= since and _day(r.created_at_millis) in by_day:
+            by_day[_day(r.created_at_millis)][r.simple_status] += 1
+    finished = sum(1 for r in rows if r.status in FINISHED_SENDING)
+    delivered = sum(1 for r in rows if r.delivered_at_millis is not None)
+    bounced = sum(1 for r in rows if r.status == "bounced")
+    clicked = sum(1 for r in rows if r.status == "clicked")
+    return {
+        "emails_by_status": {s: by_status[s] for s in ("ok", "error", "in-progress") if by_status[s]},
+        "total_emails": len(rows),
+        "daily_emails": [{"date": d, "activity": sum(c.values())} for d, c in by_day.items()],
+        "daily_emails_by_status": [{"date": d, "ok": c["ok"], "error": c["error"], "in_progress": c["in-progress"]}
+                                   for d, c in by_day.items()],
+        "emails_sent": finished,
+        # the platform's database status names: upper case, underscores
+        "recent_emails": [{"id": r.id, "status": r.status.upper().replace("-", "_"),
+                           "subject": (r.item or {}).get("subject") or "(no subject)",
+                           "created_at_millis": r.created_at_millis} for r in rows[:RECENT_LIST]],
+        "deliverability_status": {"delivered": delivered, "bounced": bounced, "error": by_status["error"],
+                                  "in_progress": by_status["in-progress"]},
+        "deliverability_rate": _rate(delivered, finished),
+        "bounce_rate": _rate(bounced, finished),
+        "click_rate": _rate(clicked, finished),
+    }
