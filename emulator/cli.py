@@ -43,7 +43,8 @@ def server_options(*, for_exec: bool):
     smtp_default = "a free port" if for_exec else "26725"
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-                     help="hexclave.config.py to serve (default: ./hexclave.config.py, else "
+                     help="Config file to serve: hexclave.config.py, or a .ts / .js config run with node (default: "
+                          "./hexclave.config.py, ./hexclave.config.ts, ./stack.config.ts, else "
                           "./fixtures/hexclave.config.py, else the built-in defaults)."),
         click.option("--port", type=click.IntRange(0, 65535), default=0 if for_exec else _port("EMULATOR_PORT", 26701),
                      show_default=port_default if for_exec else "26701, or HEXCLAVE_EMULATOR_PORT",

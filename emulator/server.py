@@ -54,10 +54,12 @@ class State:
 
 
 def find_config(explicit: Path | None) -> Path:
-    """--config, else ./hexclave.config.py, else the repository's fixture, else the embedded defaults."""
+    """--config, else ./hexclave.config.py (or .ts, or the platform's ./stack.config.ts), else the repository's
+    fixture, else the embedded defaults."""
     if explicit is not None:
         return explicit
-    for candidate in (Path("hexclave.config.py"), Path("fixtures/hexclave.config.py")):
+    for candidate in (Path("hexclave.config.py"), Path("hexclave.config.ts"), Path("stack.config.ts"),
+                      Path("fixtures/hexclave.config.py")):
         if candidate.is_file():
             return candidate
     return EMBEDDED_DEFAULT_CONFIG

@@ -267,7 +267,7 @@ def test_local_emulator_project_loads_only_config_files(emu, tmp_path):
     script = tmp_path / "script.py"
     script.write_text(f"open({str(ran)!r}, 'w').write('ran')\nconfig = {{}}\n")
     text_error(local_project(emu, script), 400, "Only config files may be loaded: the file must be named "
-               "hexclave.config.py or stack.config.py or hexclave.config.ts or stack.config.ts.")
+               "hexclave.config.EXT or stack.config.EXT, with EXT one of py, ts, js, mts, mjs.")
     assert not ran.exists()
     named = tmp_path / "stack.config.py"
     named.write_text("config = {}\n")

@@ -247,6 +247,25 @@ def test_create_with_password_then_sign_in(emu):
                 400, "EMAIL_PASSWORD_MISMATCH")
 
 
+def test_switching_primary_email_to_an_existing_channel_keeps_its_verification(emu):
+    u = create_user(emu, primary_email=fresh_email(), primary_email_verified=False)
+    verified, unverified = fresh_email(), fresh_email()
+    for value, is_verified in ((verified, True), (unverified, False)):
+        ok(call(emu, "POST", "/contact-channels", access="server", json={
+            "user_id": u["id"], "type": "email", "value": value, "used_for_auth": False, "is_verified": is_verified}),
+           201)
+    switched = ok(call(emu, "PATCH", f"/users/{u['id']}", access="server", json={"primary_email": verified}))
+    assert switched["primary_email"] == verified and switched["primary_email_verified"] is True
+    switched = ok(call(emu, "PATCH", f"/users/{u['id']}", access="server", json={"primary_email": unverified}))
+    assert switched["primary_email"] == unverified and switched["primary_email_verified"] is False
+    # a new address starts unverified unless the request says otherwise
+    switched = ok(call(emu, "PATCH", f"/users/{u['id']}", access="server", json={"primary_email": fresh_email()}))
+    assert switched["primary_email_verified"] is False
+    switched = ok(call(emu, "PATCH", f"/users/{u['id']}", access="server",
+                       json={"primary_email": verified, "primary_email_verified": False}))
+    assert switched["primary_email_verified"] is False
+
+
 @pytest.mark.parametrize("variant", ["2a", "2b", "2y"])
 def test_create_with_bcrypt_hash_then_sign_in(emu, variant):
     email = fresh_email()

@@ -197,6 +197,15 @@ def test_invalid_uuid_param(emu):
     assert schema_error(r, "GET", "/api/v1/users/not-a-uuid") == ["params.user_id must be a valid UUID"]
 
 
+def test_uuid_params_take_rfc_4122_versions_1_to_5_only(emu):
+    """As the platform's validator: hex in UUID shape with another version or variant is a schema error, not 404."""
+    for not_rfc in ("01234567-89ab-cdef-0123-456789abcdef", "01234567-89ab-4def-7123-456789abcdef"):
+        r = call(emu, "DELETE", f"/users/{not_rfc}", access="server")
+        assert schema_error(r, "DELETE", f"/api/v1/users/{not_rfc}") == ["params.user_id must be a valid UUID"]
+    for unknown in ("01234567-89ab-4def-8123-456789abcdef", "00000000-0000-0000-0000-000000000000"):
+        assert call(emu, "DELETE", f"/users/{unknown}", access="server").status_code == 404
+
+
 def test_invalid_uuid_query(emu):
     r = call(emu, "GET", "/users", access="server", params={"cursor": "nope"})
     assert schema_error(r, "GET", "/api/v1/users") == ["query.cursor must be a valid UUID"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from emulator.domain.auth import sign_up_rules
 from emulator.domain.payments import legacy_names
-from emulator.domain.projects import config_process
+from emulator.domain.projects import config_node, config_process
 from emulator.domain.mail import email_builtins
 
 log = logging.getLogger("hexclave.config")
@@ -434,8 +434,9 @@ def _sanitize(config: dict[str, Any]) -> dict[str, Any]:
 # ---- config files -------------------------------------------------------------------------------------------------
 
 # The names a config file may have when a client asks to load one (internal/local-emulator/project): the
-# emulator's own, and the platform's (whose .ts files the emulator reads as Python too).
-CONFIG_FILE_NAMES = ("hexclave.config.py", "stack.config.py", "hexclave.config.ts", "stack.config.ts")
+# emulator's own Python files, and the platform's TypeScript / JavaScript ones (run with node).
+CONFIG_FILE_NAMES = tuple(f"{stem}.config.{ext}" for ext in ("py", "ts", "js", "mts", "mjs")
+                          for stem in ("hexclave", "stack"))
 
 class ConfigFileError(Exception):
     """A config file that cannot be used: names the file, the line when known, and why."""
@@ -451,16 +452,32 @@ def load_timeout() -> float:
 
 
 def load_file(path: Path) -> dict[str, Any]:
-    """Run a hexclave.config.py (in a child process, with a time limit) and return its validated `config`.
-    Blocks: async code calls it through asyncio.to_thread, as ConfigFile.refresh does."""
+    """Run a config file (hexclave.config.py with Python; .ts / .js with node) in a child process, with a time
+    limit, and return its validated `config`. Blocks: async code calls it through asyncio.to_thread, as
+    ConfigFile.refresh does."""
     try:
-        config = config_process.run(path, load_timeout())
+        if config_node.is_node_config(path):
+            # An empty TypeScript file is an empty config, as the platform reads it.
+            config = {} if is_blank(path) else config_node.run(path, load_timeout())
+            if isinstance(config, dict):
+                config = nest(config)  # the platform's files may use dotted keys ("teams.allowClientTeamCreation")
+        else:
+            config = config_process.run(path, load_timeout())
     except config_process.ConfigRunError as exc:
         raise ConfigFileError(path, exc.line, exc.reason) from None
+    except ValueError as exc:  # dotted keys that contradict each other
+        raise ConfigFileError(path, None, f"invalid config: {exc}") from None
     try:
         return validate(config)
     except ConfigInvalid as exc:
         raise ConfigFileError(path, None, "invalid config: " + "; ".join(exc.problems)) from None
+
+
+def is_blank(path: Path) -> bool:
+    try:
+        return not path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return False  # the loader reports why it cannot read the file
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -479,6 +496,8 @@ class ConfigFile:
     rendered: dict[str, Any]
     stamp: tuple[int, int] | None
     error: ConfigFileError | None = None
+    # Registered by a client through /internal/local-emulator/project: the platform's "local emulator project".
+    registered: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)  # one load (or write-back) at a time
 
     @classmethod

@@ -159,6 +159,15 @@ async def _levels_row(db: AsyncSession, project_id: str, create: bool = False) -
     return row
 
 
+def check_api_writable(directory: ProjectDirectory, project_id: str, level: str) -> None:
+    """A project registered through /internal/local-emulator/project keeps its environment level out of reach of
+    the config API, as the platform's local emulator does (that level belongs to the deployment)."""
+    config_file = directory.files.get(project_id)
+    if level == "environment" and config_file is not None and config_file.registered:
+        raise StatusError(400, "Environment config overrides cannot be changed in the local emulator; set them in "
+                               "your deployment instead (the branch level is the config file).")
+
+
 async def get(db: AsyncSession, directory: ProjectDirectory, project_id: str, level: str) -> dict[str, Any]:
     if level == "branch":
         config_file = directory.files.get(project_id)

@@ -32,7 +32,7 @@ def run(path: Path, timeout: float) -> Any:
     try:
         out, _ = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill(child)
+        kill_group(child)
         raise ConfigRunError(None, f"the file ran for more than {timeout:g} s (a config file must finish quickly; "
                                    "HEXCLAVE_CONFIG_LOAD_TIMEOUT sets the limit)") from None
     try:
@@ -45,7 +45,7 @@ def run(path: Path, timeout: float) -> Any:
     return answer["config"]
 
 
-def _kill(child: subprocess.Popen) -> None:
+def kill_group(child: subprocess.Popen) -> None:
     try:
         os.killpg(child.pid, signal.SIGKILL)  # the whole group: processes the file started go too
     except (AttributeError, OSError):  # no process groups (Windows), or already gone

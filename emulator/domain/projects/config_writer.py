@@ -1,8 +1,10 @@
-"""Writing a branch-level config change back into hexclave.config.py, as readable Python.
+"""Writing a branch-level config change back into the config file.
 
-The file keeps its leading comments / docstring; the rest becomes `config = define_config({...})`. The write is
-atomic (a temporary file renamed over the old one), and the written file is loaded again at once, so the next
-request, and the next hot reload, see exactly what was written.
+A hexclave.config.py keeps its leading comments / docstring; the rest becomes `config = define_config({...})`, as
+readable Python. A TypeScript file is rewritten whole in the platform's form: the `StackConfig` type import, then
+`export const config: StackConfig = {...};` as 2-space JSON (a .js file without the type). The write is atomic (a
+temporary file renamed over the old one), and the written file is loaded again at once, so the next request, and the
+next hot reload, see exactly what was written.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.domain.projects import config as config_mod
+from emulator.domain.projects import config_node
 from emulator.errors import StatusError
 
 DEFAULT_HEADER = ("# Hexclave emulator config. Edit it by hand or through the emulator's config API (which rewrites\n"
@@ -65,9 +68,56 @@ def _header(old_source: str) -> str:
     return text + "\n" if text.strip() else DEFAULT_HEADER
 
 
-def file_content(config: dict[str, Any], old_source: str = "") -> str:
+def python_content(config: dict[str, Any], old_source: str = "") -> str:
     return (f"{_header(old_source)}\nfrom emulator.config import define_config\n\n"
             f"config = define_config({_literal(config, 0)})\n")
+
+
+# Packages exporting the `StackConfig` type, in the platform's order of preference; the first one the project
+# depends on names the import, else the default.
+TYPE_PACKAGES = ("@stackframe/stack", "@stackframe/react", "@stackframe/js", "@stackframe/template")
+DEFAULT_TYPE_PACKAGE = "@stackframe/js"
+
+
+def type_package(folder: Path) -> str:
+    """The `StackConfig` import of a config file in `folder`, from the nearest package.json's dependencies."""
+    for directory in (folder, *folder.parents):
+        manifest = directory / "package.json"
+        if manifest.is_file():
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+                deps = {**(data.get("dependencies") or {}), **(data.get("devDependencies") or {})}
+            except (OSError, ValueError, AttributeError, TypeError):
+                return DEFAULT_TYPE_PACKAGE
+            return next((p for p in TYPE_PACKAGES if p in deps), DEFAULT_TYPE_PACKAGE)
+    return DEFAULT_TYPE_PACKAGE
+
+
+def _js_value(value: Any) -> Any:
+    """What JSON.stringify sees: no null entries in objects (null resets a key, so it is left out), whole floats
+    as integers."""
+    if isinstance(value, dict):
+        return {k: _js_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_js_value(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def typescript_content(config: dict[str, Any], path: Path) -> str:
+    body = json.dumps(_js_value(config), indent=2, ensure_ascii=False)
+    if path.suffix in (".js", ".mjs", ".cjs"):  # plain JavaScript: no type import, no annotation
+        return f"export const config = {body};\n"
+    return (f'import type {{ StackConfig }} from "{type_package(path.parent)}";\n\n'
+            f"export const config: StackConfig = {body};\n")
+
+
+def file_content(config: dict[str, Any], path: Path, old_source: str = "") -> str:
+    """The text of a config file at `path` holding `config` (nested keys), in that file's language."""
+    if config_node.is_node_config(path):
+        return typescript_content(config, path)
+    return python_content(config, old_source)
 
 
 async def write_back(config_file: config_mod.ConfigFile, override: dict[str, Any]) -> None:
@@ -89,7 +139,18 @@ def _write_and_load(config_file: config_mod.ConfigFile, nested: dict[str, Any]) 
         old_source = path.read_text(encoding="utf-8")
     except OSError:
         old_source = ""
-    content = file_content(nested, old_source)
+    write_file(path, file_content(nested, path, old_source))
+    stamp = config_mod._stamp(path)
+    if config_node.is_node_config(path):
+        # The file now holds exactly this JSON: no need to run node to read it back.
+        config_file.take(config_mod.validate(_js_value(nested)), stamp)
+    else:
+        # Load what was written, as the watcher would: the file is the single source of the branch config.
+        config_file.take(config_mod.load_file(path), stamp)
+
+
+def write_file(path: Path, content: str) -> None:
+    """Replace the file's content atomically (a temporary file renamed over it), keeping its permissions."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -102,6 +163,3 @@ def _write_and_load(config_file: config_mod.ConfigFile, nested: dict[str, Any]) 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    # Load what was written, as the watcher would: the file is the single source of the branch config.
-    stamp = config_mod._stamp(path)
-    config_file.take(config_mod.load_file(path), stamp)

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain.projects import config as config_mod
-from emulator.domain.projects import config_levels, projects
+from emulator.domain.projects import config_levels, config_writer, projects
 from emulator.domain.teams import permissions, teams
 from emulator.domain.users import users
 from emulator.domain.mail.email_builtins import LIGHT_THEME_ID as DEFAULT_THEME_ID
@@ -241,9 +241,15 @@ async def ensure_local_emulator_owner(db: AsyncSession, directory: projects.Proj
 
 async def local_emulator_project(db: AsyncSession, directory: projects.ProjectDirectory,
                                  path: Path) -> tuple[Project, ApiKeySet]:
+    """The project of a config file registered by a client (the official emulator's mapping). An empty file is
+    given an empty config first, in its own language, as the platform does. A registered project's environment
+    level cannot be changed through the API: its settings belong to the deployment, not the local file."""
+    if await asyncio.to_thread(config_mod.is_blank, path):
+        await asyncio.to_thread(config_writer.write_file, path, config_writer.file_content({}, path))
     project, keys = await projects.project_for_config_file(db, path)
     if project.owner_team_id is None:
         project.owner_team_id = LOCAL_EMULATOR_OWNER_TEAM_ID
     if project.id not in directory.files:
         directory.bind(project.id, await asyncio.to_thread(config_mod.ConfigFile.open, path))
+    directory.files[project.id].registered = True
     return project, keys

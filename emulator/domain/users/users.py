@@ -158,10 +158,11 @@ async def _apply_primary_email(db: AsyncSession, project: ProjectView, user: Use
         current = next((c for c in user.contact_channels if c.type == "email" and c.value == email), None)
     if current is None:
         current = ContactChannel(id=str(uuid.uuid4()), project_id=project.id, user_id=user.id, type="email",
-                                 value=email, created_at_millis=now_millis())
+                                 value=email, created_at_millis=now_millis(), is_verified=verified)
         user.contact_channels.append(current)
     current.is_primary = True
-    current.is_verified = verified
+    if "primary_email_verified" in data:  # otherwise an existing channel made primary stays as verified as it was
+        current.is_verified = verified
     current.used_for_auth = auth_enabled
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from emulator.domain.projects import config as config_mod
 from emulator.domain.mail import email_templates
-from emulator.domain.projects import project_admin, projects
+from emulator.domain.projects import metrics, project_admin, projects
 from emulator.clock import now_millis
 from emulator.errors import E, StatusError
 from emulator.http import validation as v
@@ -127,6 +127,12 @@ async def delete_current(ctx: Ctx):
     return success()
 
 
+@api("/internal/metrics", "GET", access=ADMIN,
+     query=v.Obj({"include_anonymous": v.Str(one_of=("true", "false"))}))
+async def get_metrics(ctx: Ctx):
+    return await metrics.metrics(ctx.db, ctx.project, ctx.query.get("include_anonymous") == "true")
+
+
 # ---- project key sets ---------------------------------------------------------------------------------------------
 
 @api("/internal/api-keys", "POST", access=ADMIN, body=v.Obj({
@@ -183,8 +189,8 @@ async def local_emulator_project(ctx: Ctx):
     if not path.is_absolute():
         raise StatusError(400, "absolute_file_path must be an absolute path.")
     if path.name not in config_mod.CONFIG_FILE_NAMES:  # the file is executed: never any other file on disk
-        raise StatusError(400, f"Only config files may be loaded: the file must be named "
-                               f"{' or '.join(config_mod.CONFIG_FILE_NAMES)}.")
+        raise StatusError(400, "Only config files may be loaded: the file must be named hexclave.config.EXT or "
+                               "stack.config.EXT, with EXT one of py, ts, js, mts, mjs.")
     if not path.is_file():
         raise StatusError(400, f"Config file not found: {path}")
     try:

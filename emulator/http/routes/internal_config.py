@@ -55,6 +55,7 @@ async def get_override(ctx: Ctx):
      body=v.Obj({"config_override_string": v.Str(required=True)}, required=True))
 async def patch_override(ctx: Ctx):
     level = _level(ctx)
+    config_levels.check_api_writable(ctx.state.projects, ctx.project.id, level)
     change = config_levels.parse(level, ctx.body["config_override_string"])
     await config_levels.patch(ctx.db, ctx.state.projects, ctx.project.id, level, change)
     return success()
@@ -64,6 +65,7 @@ async def patch_override(ctx: Ctx):
      body=v.Obj({"config_string": v.Str(required=True), "source": v.Schema(test=_check_source)}, required=True))
 async def put_override(ctx: Ctx):
     level = _level(ctx)
+    config_levels.check_api_writable(ctx.state.projects, ctx.project.id, level)
     override = config_levels.parse(level, ctx.body["config_string"])
     source = ctx.body.get("source")
     if level == "branch" and source is None:
@@ -77,6 +79,7 @@ async def put_override(ctx: Ctx):
 @api("/internal/config/override/{level}/reset-keys", "POST", access=ADMIN, params=RESET_LEVEL,
      body=v.Obj({"keys": v.Arr(v.Str(required=True), required=True)}, required=True))
 async def reset_keys(ctx: Ctx):
+    config_levels.check_api_writable(ctx.state.projects, ctx.project.id, ctx.params["level"])
     await config_levels.reset_keys(ctx.db, ctx.state.projects, ctx.project.id, ctx.params["level"], ctx.body["keys"])
     return success()
 
