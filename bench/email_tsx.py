@@ -9,6 +9,8 @@ before the timings). The template is a react-email template with a Tailwind them
 - first render: a template and theme never seen before: esbuild bundle, import, render (median of 5 new sources);
 - cached render: the same template again with new variables each time: the compiled bundle is reused, the email is
   rendered (median and p95 of 200);
+- the same without the Tailwind cache (HEXCLAVE_TSX_TAILWIND_CACHE=off: react-email's <Tailwind> re-parses its
+  stylesheet on every render), in a second worker, its renders interleaved with the first's: an A/B under one load;
 - cached render without Tailwind: the same, in a theme without <Tailwind> (react-email's Tailwind pass is most of
   a render's cost);
 - repeat: the same template with the same input (a preview shown again): answered from the worker's result cache;
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -75,8 +78,18 @@ async def in_process() -> dict:
     first = [await timed(renderer.render(template(f"first-{uuid.uuid4().hex}"), theme,
                                          variables={"name": "Ada", "count": 1}, **common)) for _ in range(5)]
     source = template("cached")
-    cached = [await timed(renderer.render(source, theme, variables={"name": f"Ada {i}", "count": i}, **common))
-              for i in range(ROUNDS)]
+    # A second worker without the Tailwind cache (the setting is read when its node process starts).
+    uncached = renderer.Worker()
+    os.environ["HEXCLAVE_TSX_TAILWIND_CACHE"] = "off"
+    try:
+        await uncached.render(source, theme, {"variables": {"name": "x", "count": 0}, **common})
+    finally:
+        del os.environ["HEXCLAVE_TSX_TAILWIND_CACHE"]
+    cached, off = [], []
+    for i in range(ROUNDS):
+        cached.append(await timed(renderer.render(source, theme, variables={"name": f"Ada {i}", "count": i}, **common)))
+        off.append(await timed(uncached.render(source, theme, {"variables": {"name": f"Ada {i}", "count": i}, **common})))
+    uncached.stop()
     plain = [await timed(renderer.render(source, PLAIN_THEME, variables={"name": f"Ada {i}", "count": i}, **common))
              for i in range(ROUNDS)]
     repeat = [await timed(renderer.render(source, theme, variables={"name": "Ada 1", "count": 1}, **common))
@@ -85,6 +98,7 @@ async def in_process() -> dict:
     return {"first_render_median_ms": ms(statistics.median(first)),
             "cached_render_median_ms": ms(statistics.median(cached)),
             "cached_render_p95_ms": ms(statistics.quantiles(cached, n=20)[-1]),
+            "cached_render_no_tailwind_cache_median_ms": ms(statistics.median(off)),
             "cached_render_no_tailwind_median_ms": ms(statistics.median(plain)),
             "repeat_median_ms": ms(statistics.median(repeat))}
 

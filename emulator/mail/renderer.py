@@ -24,6 +24,7 @@ from typing import Any
 log = logging.getLogger("hexclave.renderer")
 
 SOURCE_DIR = Path(__file__).resolve().parent / "tsx"
+SCRIPTS = ("renderer.mjs", "tailwind-cache.mjs")  # copied next to node_modules, so their bare imports resolve
 RENDER_TIMEOUT_SECONDS = 15.0  # a template that loops forever is stopped (and the worker restarted)
 INSTALL_TIMEOUT_SECONDS = 300.0
 NODE_MISSING = ("hexclave-emulator renders TSX email templates and themes with Node.js, which it cannot use here "
@@ -67,7 +68,7 @@ def cache_dir() -> Path:
 
 
 def _install(folder: Path) -> None:
-    """`npm ci` into `folder` once (other emulators wait on the lock file meanwhile); copies renderer.mjs there."""
+    """`npm ci` into `folder` once (other emulators wait on the lock file meanwhile); copies the SCRIPTS there."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -81,12 +82,13 @@ def _install(folder: Path) -> None:
                 raise RenderError(f"could not install the TSX renderer's npm packages into {folder}: "
                                   f"{(done.stderr or done.stdout).strip()[-2000:]}")
             (folder / "node_modules" / ".installed").write_text("ok\n")
-        script = (SOURCE_DIR / "renderer.mjs").read_bytes()
-        target = folder / "renderer.mjs"
-        if not target.exists() or target.read_bytes() != script:
-            tmp = folder / f"renderer.mjs.{os.getpid()}"
-            tmp.write_bytes(script)
-            tmp.replace(target)
+        for name in SCRIPTS:
+            script = (SOURCE_DIR / name).read_bytes()
+            target = folder / name
+            if not target.exists() or target.read_bytes() != script:
+                tmp = folder / f"{name}.{os.getpid()}"
+                tmp.write_bytes(script)
+                tmp.replace(target)
 
 
 class Worker:
