@@ -135,7 +135,7 @@ def send_once(to: Target, raw: bytes, envelope_from: str, recipients: list[str],
                 client.ehlo()
             elif to.port in STARTTLS_REQUIRED_PORTS:
                 raise RelayRefused(f"{to.server} does not offer STARTTLS, which port {to.port} requires")
-        if to.username:
+        if to.username and client.has_extn("auth"):  # as the platform's client: no AUTH offered, no login
             client.login(to.username, to.password or "")
         client.sendmail(envelope_from, recipients, raw)
 
