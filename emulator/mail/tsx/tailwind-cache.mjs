@@ -32,12 +32,27 @@ const EDITS = [
    "\tconst { inlinableRules, nonInlinableRules, customProperties, nonInlineCss } = hexclavePrepared(tailwindSetup, classesUsed);\n"],
   // The <style> of the rules that cannot be inlined: not changed by the inliner, so its text is kept.
   ["children: generate(nonInlineStyles) }", "children: nonInlineCss }"],
+  // An element's inline style: kept when its rules are ones the inliner never rewrites.
+  ["...makeInlineStylesFor(rules, customProperties),", "...hexclaveInlineStyles(rules, customProperties),"],
 ];
 
 // Appended to the module: it runs react-email's own steps (the code above, unchanged) on a cache miss.
 const APPENDIX = `
-const hexclaveCache = new Map();
+const hexclaveCache = new Map();  // generated CSS -> (class set -> prepared rules); the CSS grows with new classes
 const HEXCLAVE_KEPT = 64;
+// Prepared rules without a var(): the inliner only rewrites var() calls (with the values of variables), so these
+// are never changed; they are shared by every render (the others are copied per render) and numbered for the
+// cache of inline styles.
+const hexclaveFixedRules = new WeakMap();
+let hexclaveNextRule = 0;
+const hexclaveStyles = new Map();  // numbers of an element's fixed rules -> its inline style
+const HEXCLAVE_STYLES_KEPT = 4096;
+
+function hexclaveHasVar(rule) {
+	let found = false;
+	walk(rule, { visit: "Function", enter(node) { if (node.name === "var") found = true; } });
+	return found;
+}
 function hexclaveCopy(value) {
 	if (value instanceof List) return value.map(hexclaveCopy);
 	if (value === null || typeof value !== "object") return value;
@@ -46,9 +61,29 @@ function hexclaveCopy(value) {
 	for (const key in value) copy[key] = hexclaveCopy(value[key]);
 	return copy;
 }
+// The custom properties (@property rules) a render reads, each copied when first read: most are never read.
+class HexclaveCopiedOnRead extends Map {
+	constructor(source) {
+		super();
+		this.source = source;
+	}
+	get(name) {
+		if (!super.has(name) && this.source.has(name)) super.set(name, hexclaveCopy(this.source.get(name)));
+		return super.get(name);
+	}
+	has(name) {
+		return this.source.has(name);
+	}
+}
 function hexclavePrepared(tailwindSetup, classesUsed) {
-	const key = tailwindSetup.hexclaveCss() + "\\0" + [...new Set(classesUsed)].sort().join(" ");
-	let prepared = hexclaveCache.get(key);
+	const css = tailwindSetup.hexclaveCss();
+	let byClasses = hexclaveCache.get(css);
+	if (byClasses === undefined) {
+		hexclaveCache.set(css, byClasses = new Map());
+		if (hexclaveCache.size > HEXCLAVE_KEPT) hexclaveCache.delete(hexclaveCache.keys().next().value);
+	}
+	const key = [...new Set(classesUsed)].sort().join(" ");
+	let prepared = byClasses.get(key);
 	if (prepared === undefined) {
 		const styleSheet = tailwindSetup.getStyleSheet();
 		sanitizeStyleSheet(styleSheet);
@@ -56,21 +91,39 @@ function hexclavePrepared(tailwindSetup, classesUsed) {
 		const customProperties = getCustomProperties(styleSheet);
 		const nonInlineStyles = { type: "StyleSheet", children: new List().fromArray(Array.from(nonInlinable.values())) };
 		sanitizeNonInlinableRules(nonInlineStyles);
+		for (const rule of inlinable.values()) {
+			if (!hexclaveFixedRules.has(rule) && !hexclaveHasVar(rule)) hexclaveFixedRules.set(rule, hexclaveNextRule++);
+		}
 		prepared = { inlinable, nonInlinable, customProperties, nonInlineCss: generate(nonInlineStyles) };
-		hexclaveCache.set(key, prepared);
-		if (hexclaveCache.size > HEXCLAVE_KEPT) hexclaveCache.delete(hexclaveCache.keys().next().value);
+		byClasses.set(key, prepared);
+		if (byClasses.size > HEXCLAVE_KEPT) byClasses.delete(byClasses.keys().next().value);
 	}
-	// Fresh copies of what the inliner rewrites: the rules (one copy per rule, shared as in the parsed sheet) and
-	// the custom properties' values it splices into them.
+	// Fresh copies of what the inliner rewrites: the rules with a var() (one copy per rule, shared as in the parsed
+	// sheet) and the custom properties' values it splices into them.
 	const copies = new Map();
 	const inlinableRules = new Map();
 	for (const [className, rule] of prepared.inlinable) {
+		if (hexclaveFixedRules.has(rule)) {
+			inlinableRules.set(className, rule);
+			continue;
+		}
 		if (!copies.has(rule)) copies.set(rule, hexclaveCopy(rule));
 		inlinableRules.set(className, copies.get(rule));
 	}
-	const customProperties = new Map();
-	for (const [name, property] of prepared.customProperties) customProperties.set(name, hexclaveCopy(property));
+	const customProperties = new HexclaveCopiedOnRead(prepared.customProperties);
 	return { inlinableRules, nonInlinableRules: prepared.nonInlinable, customProperties, nonInlineCss: prepared.nonInlineCss };
+}
+// makeInlineStylesFor, whose result for fixed rules depends on nothing else (the caller spreads it: never changed).
+function hexclaveInlineStyles(rules, customProperties) {
+	if (!rules.every((rule) => hexclaveFixedRules.has(rule))) return makeInlineStylesFor(rules, customProperties);
+	const key = rules.map((rule) => hexclaveFixedRules.get(rule)).join(",");
+	let styles = hexclaveStyles.get(key);
+	if (styles === undefined) {
+		styles = makeInlineStylesFor(rules, customProperties);
+		hexclaveStyles.set(key, styles);
+		if (hexclaveStyles.size > HEXCLAVE_STYLES_KEPT) hexclaveStyles.delete(hexclaveStyles.keys().next().value);
+	}
+	return styles;
 }
 `;
 
