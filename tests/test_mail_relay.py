@@ -328,7 +328,7 @@ def test_temporary_failures_end_after_five_attempts(setup, flaky_server):
     configure(path, server_config(controller.port, username=None, password=None))
     user_id = send_to_new_user(emu, fresh())
     for attempt in range(1, 5):
-        item = wait_until(lambda: outbox_item(emu, user_id), lambda i: i["send_retries"] == attempt)
+        item = wait_until(lambda: outbox_item(emu, user_id), lambda i, n=attempt: i["send_retries"] == n)
         assert item["status"] == "scheduled" and item["send_retries"] == attempt, item
         assert item["next_send_retry_at_millis"] > item["updated_at_millis"]
         advance_clock(emu, 20 * 2 ** attempt * 1.5 + 1)

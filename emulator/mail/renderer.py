@@ -2,8 +2,8 @@
 one long-lived worker process per emulator.
 
 On first use the renderer's npm dependencies (react, react-dom, @react-email/components, html-to-text, arktype,
-esbuild; pinned in tsx/package.json and package-lock.json) are installed with `npm ci` into a cache folder shared by every emulator of
-this user (~/.cache/hexclave-emulator/tsx-renderer-<hash>, or $HEXCLAVE_TSX_CACHE_DIR). The worker keeps each
+esbuild; pinned in tsx/package.json and package-lock.json) are installed with `npm ci` into a cache folder shared by
+every emulator of this user (~/.cache/hexclave-emulator/tsx-renderer-<hash>, or $HEXCLAVE_TSX_CACHE_DIR). The worker keeps each
 compiled template and theme pair (cached on disk by source hash too), so a render after the first costs milliseconds.
 Without node (or with HEXCLAVE_NODE=off), `render` raises NodeUnavailable.
 """
