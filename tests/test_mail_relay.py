@@ -354,3 +354,22 @@ def test_a_cancelled_email_is_not_retried(setup, flaky_server):
     item = outbox_item(emu, user_id)
     assert item["status"] == "skipped" and item["next_send_retry_at_millis"] is None
     assert handler.calls == 1
+
+
+def test_platform_mail_outside_the_outbox_is_retried_too(setup, flaky_server):
+    emu, path = setup
+    controller, handler = flaky_server("452 4.3.1 Insufficient system storage", "250 OK")
+    configure(path, server_config(controller.port, username=None, password=None))
+    email = fresh()
+    send_sign_in_code(emu, email)
+    caught = inbox_message(emu, email)
+
+    def relay():
+        with emu.http() as h:
+            return h.get(f"/emulator/inbox/messages/{caught['id']}").json()["relay"]
+
+    assert wait_until(relay, lambda r: r["status"] == "retrying")["error"].startswith("the server answered 452")
+    advance_clock(emu, 61)
+    assert wait_until(relay, lambda r: r["status"] == "sent") == {
+        "status": "sent", "server": f"127.0.0.1:{controller.port}", "error": None}
+    assert handler.calls == 2 and handler.accepted[0].rcpt_tos == [email]
