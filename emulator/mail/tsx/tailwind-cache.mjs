@@ -148,13 +148,19 @@ function writeIfChanged(file, text) {
 // for `@react-email/components`. Null when the edits do not apply or the cache is off: then bundles use react-email's.
 export function writeCachedComponents(cacheDir) {
   if (process.env.HEXCLAVE_TSX_TAILWIND_CACHE === "off") return null;
-  const patched = patch(readFileSync(fileURLToPath(import.meta.resolve("@react-email/tailwind")), "utf8"));
-  if (patched === null) {
-    process.stderr.write("hexclave: the Tailwind cache does not apply to this @react-email/tailwind version\n");
+  try {
+    // import.meta.resolve needs node 20.6+; before that, the package's place in the cache folder.
+    const file = typeof import.meta.resolve === "function"
+      ? fileURLToPath(import.meta.resolve("@react-email/tailwind"))
+      : join(cacheDir, "node_modules", "@react-email", "tailwind", "dist", "index.mjs");
+    const patched = patch(readFileSync(file, "utf8"));
+    if (patched === null) throw new Error("its edits do not apply to this @react-email/tailwind version");
+    writeIfChanged(join(cacheDir, "react-email-tailwind-cached.mjs"), patched);
+    writeIfChanged(join(cacheDir, "react-email-components.mjs"),
+      'export * from "@react-email/components";\nexport { Tailwind } from "./react-email-tailwind-cached.mjs";\n');
+    return "react-email-components.mjs";
+  } catch (error) {
+    process.stderr.write(`hexclave: renders without the Tailwind cache: ${error?.message ?? error}\n`);
     return null;
   }
-  writeIfChanged(join(cacheDir, "react-email-tailwind-cached.mjs"), patched);
-  writeIfChanged(join(cacheDir, "react-email-components.mjs"),
-    'export * from "@react-email/components";\nexport { Tailwind } from "./react-email-tailwind-cached.mjs";\n');
-  return "react-email-components.mjs";
 }
