@@ -112,3 +112,21 @@ def test_broken_templates_still_fail_with_the_cache():
 
     assert os.environ.get("HEXCLAVE_TSX_TAILWIND_CACHE") != "off"
     asyncio.run(main())
+
+
+def test_a_template_writing_to_stderr_does_not_stall_the_worker():
+    noisy = TEMPLATE.replace("export function EmailTemplate({ user, project, variables }) {",
+                             'export function EmailTemplate({ user, project, variables }) {\n'
+                             '  for (let i = 0; i < 300; i++) console.error("x".repeat(1000));')
+
+    async def main():
+        worker = renderer.Worker()
+        try:
+            for otp in ("123456", "654321"):  # 300 KB of stderr each, more than a pipe holds
+                render_input = {**next(inputs()), "variables": {"otp": otp, "loud": False}}
+                result = await asyncio.wait_for(worker.render(noisy, HEAD_THEME, render_input), 60)
+                assert otp in result.html
+        finally:
+            await stop(worker)
+
+    asyncio.run(main())

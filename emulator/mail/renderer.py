@@ -97,6 +97,7 @@ class Worker:
     def __init__(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task | None = None
+        self._stderr: asyncio.Task | None = None
         self._pending: dict[int, asyncio.Future] = {}
         self._next_id = 0
         self._starting = asyncio.Lock()
@@ -119,7 +120,16 @@ class Worker:
                 raise RenderError(f"the TSX renderer did not start: {error.strip()[-2000:]}")
             self._process = process
             self._reader = asyncio.create_task(self._read(process))
+            self._stderr = asyncio.create_task(self._drain_stderr(process))
             return process
+
+    @staticmethod
+    async def _drain_stderr(process: asyncio.subprocess.Process) -> None:
+        """Read what node writes to stderr (a full pipe would block it): the renderer's notes are logged as
+        warnings, anything else (a template's console.error) at debug level."""
+        while line := await process.stderr.readline():
+            text = line.decode("utf-8", "replace").rstrip()
+            log.log(logging.WARNING if text.startswith("hexclave:") else logging.DEBUG, "TSX renderer: %s", text)
 
     async def _read(self, process: asyncio.subprocess.Process) -> None:
         while True:
