@@ -9,6 +9,9 @@ before the timings). The template is a react-email template with a Tailwind them
 - first render: a template and theme never seen before: esbuild bundle, import, render (median of 5 new sources);
 - cached render: the same template again with new variables each time: the compiled bundle is reused, the email is
   rendered (median and p95 of 200);
+- the same without the Tailwind cache (HEXCLAVE_TSX_TAILWIND_CACHE=off: react-email's <Tailwind> re-parses its
+  stylesheet on every render), in a second worker, blocks of 20 renders of each in turn: an A/B under one load;
+  with each worker's CPU time per render (Linux), which the machine's load does not inflate;
 - cached render without Tailwind: the same, in a theme without <Tailwind> (react-email's Tailwind pass is most of
   a render's cost);
 - repeat: the same template with the same input (a preview shown again): answered from the worker's result cache;
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -58,6 +62,15 @@ export function EmailTheme({ children }) {
 }"""
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
@@ -75,8 +88,28 @@ async def in_process() -> dict:
     first = [await timed(renderer.render(template(f"first-{uuid.uuid4().hex}"), theme,
                                          variables={"name": "Ada", "count": 1}, **common)) for _ in range(5)]
     source = template("cached")
-    cached = [await timed(renderer.render(source, theme, variables={"name": f"Ada {i}", "count": i}, **common))
-              for i in range(ROUNDS)]
+    # A second worker without the Tailwind cache (the setting is read when its node process starts).
+    uncached = renderer.Worker()
+    os.environ["HEXCLAVE_TSX_TAILWIND_CACHE"] = "off"
+    try:
+        await uncached.render(source, theme, {"variables": {"name": "x", "count": 0}, **common})
+    finally:
+        del os.environ["HEXCLAVE_TSX_TAILWIND_CACHE"]
+    cached, off = [], []
+    cached_pid = renderer._workers[id(asyncio.get_running_loop())]._process.pid
+    cpu = {"cached": 0.0, "off": 0.0}
+    for block in range(0, ROUNDS, 20):  # blocks of 20 in turn: the same load for both, each worker kept warm
+        before = cpu_seconds(cached_pid)
+        for i in range(block, block + 20):
+            variables = {"name": f"Ada {i}", "count": i}
+            cached.append(await timed(renderer.render(source, theme, variables=variables, **common)))
+        cpu["cached"] += cpu_seconds(cached_pid) - before
+        before = cpu_seconds(uncached._process.pid)
+        for i in range(block, block + 20):
+            off.append(await timed(uncached.render(source, theme, {"variables": {"name": f"Ada {i}", "count": i},
+                                                                   **common})))
+        cpu["off"] += cpu_seconds(uncached._process.pid) - before
+    uncached.stop()
     plain = [await timed(renderer.render(source, PLAIN_THEME, variables={"name": f"Ada {i}", "count": i}, **common))
              for i in range(ROUNDS)]
     repeat = [await timed(renderer.render(source, theme, variables={"name": "Ada 1", "count": 1}, **common))
@@ -85,6 +118,10 @@ async def in_process() -> dict:
     return {"first_render_median_ms": ms(statistics.median(first)),
             "cached_render_median_ms": ms(statistics.median(cached)),
             "cached_render_p95_ms": ms(statistics.quantiles(cached, n=20)[-1]),
+            "cached_render_no_tailwind_cache_median_ms": ms(statistics.median(off)),
+            # CPU time of the node worker per render: what a render costs whatever else the machine is doing.
+            "cached_render_worker_cpu_ms": ms(cpu["cached"] / ROUNDS),
+            "cached_render_no_tailwind_cache_worker_cpu_ms": ms(cpu["off"] / ROUNDS),
             "cached_render_no_tailwind_median_ms": ms(statistics.median(plain)),
             "repeat_median_ms": ms(statistics.median(repeat))}
 

@@ -213,3 +213,163 @@ def test_send_test_email_tries_a_server_configuration(setup, relay_server):
         assert r.status_code == 400 and r.json()["code"] == "SCHEMA_ERROR"
     with emu.http() as h:  # straight to the server: the inbox does not catch it
         assert h.get("/emulator/inbox/messages", params={"to": recipient}).json()["items"] == []
+
+
+class Flaky:
+    """aiosmtpd handler that answers DATA with the given replies in turn (the last one from then on)."""
+
+    def __init__(self, *replies):
+        self.replies = list(replies)
+        self.calls = 0
+        self.accepted = []
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = self.replies[min(self.calls, len(self.replies) - 1)]
+        self.calls += 1
+        if reply.startswith("250"):
+            self.accepted.append(envelope)
+        return reply
+
+
+@pytest.fixture()
+def flaky_server():
+    servers = []
+
+    def start(*replies):
+        handler = Flaky(*replies)
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+        controller.start()
+        servers.append(controller)
+        return controller, handler
+
+    yield start
+    for controller in servers:
+        controller.stop()
+
+
+def send_to_new_user(emu, email):
+    with emu.server() as s:
+        user_id = s.post("/users", json={"primary_email": email}).json()["id"]
+        r = s.post("/emails/send-email", json={"user_ids": [user_id], "html": "<p>retry me</p>", "subject": "Retry"})
+    assert r.status_code == 200, r.text
+    return user_id
+
+
+def outbox_item(emu, user_id):
+    with emu.server() as s:
+        return next(i for i in s.get("/emails/outbox").json()["items"] if i["to"]["user_id"] == user_id)
+
+
+def wait_until(read, done, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def advance_clock(emu, seconds):
+    with emu.http() as h:
+        assert h.post("/emulator/clock/advance", json={"seconds": seconds}).status_code == 200
+
+
+def test_a_temporary_failure_is_retried_after_a_backoff(setup, flaky_server):
+    emu, path = setup
+    controller, handler = flaky_server("451 4.3.0 Try again later", "250 OK")
+    configure(path, server_config(controller.port, username=None, password=None))
+    email = fresh()
+    user_id = send_to_new_user(emu, email)
+    caught = inbox_message(emu, email)
+
+    item = wait_until(lambda: outbox_item(emu, user_id), lambda i: i["send_retries"] == 1)
+    assert item["status"] == "scheduled" and item["simple_status"] == "in-progress", item
+    assert item["has_delivered"] is False and "delivered_at_millis" not in item
+    # The platform's backoff after the first failure: 20 s x 2, times 0.5..1.5.
+    wait = item["next_send_retry_at_millis"] - item["updated_at_millis"]
+    assert 20_000 <= wait <= 60_000, wait
+    error = item["send_attempt_errors"][0]
+    assert error["attempt_number"] == 1 and "451" in error["external_message"]
+    assert error["external_details"] == {"errorType": "TRANSIENT_NEGATIVE_COMPLETION_REPLY"}
+    with emu.http() as h:
+        relay = h.get(f"/emulator/inbox/messages/{caught['id']}").json()["relay"]
+    assert relay["status"] == "retrying" and "451" in relay["error"]
+    time.sleep(0.5)
+    assert handler.calls == 1  # nothing before the retry time
+
+    advance_clock(emu, 61)
+    item = wait_until(lambda: outbox_item(emu, user_id), lambda i: i["status"] == "sent")
+    assert item["status"] == "sent" and item["simple_status"] == "ok" and item["has_delivered"] is True, item
+    assert item["send_retries"] == 1 and item["next_send_retry_at_millis"] is None
+    assert len(item["send_attempt_errors"]) == 1
+    assert handler.calls == 2 and handler.accepted[0].rcpt_tos == [email]
+    assert settled_relay(emu, caught["id"])["status"] == "sent"
+    with emu.http() as h:  # retries relay the caught message again; the inbox keeps its one copy
+        assert len(h.get("/emulator/inbox/messages", params={"to": email}).json()["items"]) == 1
+
+
+def test_a_permanent_failure_is_not_retried(setup, flaky_server):
+    emu, path = setup
+    controller, handler = flaky_server("554 5.7.1 Rejected", "250 OK")
+    configure(path, server_config(controller.port, username=None, password=None))
+    user_id = send_to_new_user(emu, fresh())
+    item = wait_until(lambda: outbox_item(emu, user_id), lambda i: i["status"] == "server-error")
+    assert item["status"] == "server-error" and item["send_retries"] == 1, item
+    assert item["next_send_retry_at_millis"] is None and "554" in item["server_error"]
+    assert item["send_attempt_errors"][0]["external_details"] == {"errorType": "REJECTED"}
+    advance_clock(emu, 120)
+    time.sleep(1)
+    assert handler.calls == 1
+
+
+def test_temporary_failures_end_after_five_attempts(setup, flaky_server):
+    emu, path = setup
+    controller, handler = flaky_server("450 4.2.1 Mailbox busy")
+    configure(path, server_config(controller.port, username=None, password=None))
+    user_id = send_to_new_user(emu, fresh())
+    for attempt in range(1, 5):
+        item = wait_until(lambda: outbox_item(emu, user_id), lambda i, n=attempt: i["send_retries"] == n)
+        assert item["status"] == "scheduled" and item["send_retries"] == attempt, item
+        assert item["next_send_retry_at_millis"] > item["updated_at_millis"]
+        advance_clock(emu, 20 * 2 ** attempt * 1.5 + 1)
+    item = wait_until(lambda: outbox_item(emu, user_id), lambda i: i["status"] == "server-error")
+    assert item["status"] == "server-error" and item["send_retries"] == 5, item
+    assert [e["attempt_number"] for e in item["send_attempt_errors"]] == [1, 2, 3, 4, 5]
+    assert {e["external_details"]["errorType"] for e in item["send_attempt_errors"]} == {"TEMPORARY"}
+    assert handler.calls == 5
+
+
+def test_a_cancelled_email_is_not_retried(setup, flaky_server):
+    emu, path = setup
+    controller, handler = flaky_server("421 4.3.2 Shutting down", "250 OK")
+    configure(path, server_config(controller.port, username=None, password=None))
+    user_id = send_to_new_user(emu, fresh())
+    item = wait_until(lambda: outbox_item(emu, user_id), lambda i: i["send_retries"] == 1)
+    assert item["status"] == "scheduled", item
+    with emu.server() as s:
+        r = s.patch(f"/emails/outbox/{item['id']}", json={"cancel": True})
+    assert r.status_code == 200, r.text
+    advance_clock(emu, 61)
+    time.sleep(1)
+    item = outbox_item(emu, user_id)
+    assert item["status"] == "skipped" and item["next_send_retry_at_millis"] is None
+    assert handler.calls == 1
+
+
+def test_platform_mail_outside_the_outbox_is_retried_too(setup, flaky_server):
+    emu, path = setup
+    controller, handler = flaky_server("452 4.3.1 Insufficient system storage", "250 OK")
+    configure(path, server_config(controller.port, username=None, password=None))
+    email = fresh()
+    send_sign_in_code(emu, email)
+    caught = inbox_message(emu, email)
+
+    def relay():
+        with emu.http() as h:
+            return h.get(f"/emulator/inbox/messages/{caught['id']}").json()["relay"]
+
+    assert wait_until(relay, lambda r: r["status"] == "retrying")["error"].startswith("the server answered 452")
+    advance_clock(emu, 61)
+    assert wait_until(relay, lambda r: r["status"] == "sent") == {
+        "status": "sent", "server": f"127.0.0.1:{controller.port}", "error": None}
+    assert handler.calls == 2 and handler.accepted[0].rcpt_tos == [email]

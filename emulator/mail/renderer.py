@@ -1,9 +1,9 @@
 """Renders the platform's TSX (react-email) templates and themes with node: emulator/mail/tsx/renderer.mjs, run as
 one long-lived worker process per emulator.
 
-On first use the renderer's npm dependencies (react, react-dom, @react-email/components, arktype, esbuild; pinned in
-tsx/package.json and package-lock.json) are installed with `npm ci` into a cache folder shared by every emulator of
-this user (~/.cache/hexclave-emulator/tsx-renderer-<hash>, or $HEXCLAVE_TSX_CACHE_DIR). The worker keeps each
+On first use the renderer's npm dependencies (react, react-dom, @react-email/components, html-to-text, arktype,
+esbuild; pinned in tsx/package.json and package-lock.json) are installed with `npm ci` into a cache folder shared by
+every emulator of this user (~/.cache/hexclave-emulator/tsx-renderer-<hash>, or $HEXCLAVE_TSX_CACHE_DIR). The worker keeps each
 compiled template and theme pair (cached on disk by source hash too), so a render after the first costs milliseconds.
 Without node (or with HEXCLAVE_NODE=off), `render` raises NodeUnavailable.
 """
@@ -24,6 +24,7 @@ from typing import Any
 log = logging.getLogger("hexclave.renderer")
 
 SOURCE_DIR = Path(__file__).resolve().parent / "tsx"
+SCRIPTS = ("renderer.mjs", "tailwind-cache.mjs")  # copied next to node_modules, so their bare imports resolve
 RENDER_TIMEOUT_SECONDS = 15.0  # a template that loops forever is stopped (and the worker restarted)
 INSTALL_TIMEOUT_SECONDS = 300.0
 NODE_MISSING = ("hexclave-emulator renders TSX email templates and themes with Node.js, which it cannot use here "
@@ -67,7 +68,7 @@ def cache_dir() -> Path:
 
 
 def _install(folder: Path) -> None:
-    """`npm ci` into `folder` once (other emulators wait on the lock file meanwhile); copies renderer.mjs there."""
+    """`npm ci` into `folder` once (other emulators wait on the lock file meanwhile); copies the SCRIPTS there."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -81,12 +82,13 @@ def _install(folder: Path) -> None:
                 raise RenderError(f"could not install the TSX renderer's npm packages into {folder}: "
                                   f"{(done.stderr or done.stdout).strip()[-2000:]}")
             (folder / "node_modules" / ".installed").write_text("ok\n")
-        script = (SOURCE_DIR / "renderer.mjs").read_bytes()
-        target = folder / "renderer.mjs"
-        if not target.exists() or target.read_bytes() != script:
-            tmp = folder / f"renderer.mjs.{os.getpid()}"
-            tmp.write_bytes(script)
-            tmp.replace(target)
+        for name in SCRIPTS:
+            script = (SOURCE_DIR / name).read_bytes()
+            target = folder / name
+            if not target.exists() or target.read_bytes() != script:
+                tmp = folder / f"{name}.{os.getpid()}"
+                tmp.write_bytes(script)
+                tmp.replace(target)
 
 
 class Worker:
@@ -95,6 +97,7 @@ class Worker:
     def __init__(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task | None = None
+        self._stderr: asyncio.Task | None = None
         self._pending: dict[int, asyncio.Future] = {}
         self._next_id = 0
         self._starting = asyncio.Lock()
@@ -117,7 +120,16 @@ class Worker:
                 raise RenderError(f"the TSX renderer did not start: {error.strip()[-2000:]}")
             self._process = process
             self._reader = asyncio.create_task(self._read(process))
+            self._stderr = asyncio.create_task(self._drain_stderr(process))
             return process
+
+    @staticmethod
+    async def _drain_stderr(process: asyncio.subprocess.Process) -> None:
+        """Read what node writes to stderr (a full pipe would block it): the renderer's notes are logged as
+        warnings, anything else (a template's console.error) at debug level."""
+        while line := await process.stderr.readline():
+            text = line.decode("utf-8", "replace").rstrip()
+            log.log(logging.WARNING if text.startswith("hexclave:") else logging.DEBUG, "TSX renderer: %s", text)
 
     async def _read(self, process: asyncio.subprocess.Process) -> None:
         while True:

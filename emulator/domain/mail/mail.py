@@ -512,7 +512,8 @@ def build(*, to: list[str], subject: str, html: str, text: str, sender: str,
 
 async def send(db: AsyncSession, bus: MailBus, *, project_id: str, to: list[str], subject: str, html: str,
                text: str, sender: str, extra_headers: list[tuple[str, str]] = (),
-               relay: "mail_relay.Target | None" = None, outbox_id: str | None = None) -> EmailMessage:
+               relay: "mail_relay.Target | None" = None, outbox_id: str | None = None,
+               relay_attempts_before: int = 0) -> EmailMessage:
     """What the platform's own emails call: build the MIME message and catch it (source "platform").
 
     With `relay`, the same message also goes to that SMTP server once `db` commits (see mail_relay)."""
@@ -521,7 +522,7 @@ async def send(db: AsyncSession, bus: MailBus, *, project_id: str, to: list[str]
     message = await store(db, bus, raw=raw, project_id=project_id, source="platform", envelope_to=recipients)
     if relay is not None:
         envelope_from = relay.sender_email or (_addresses([sender]) or [""])[0]
-        job = mail_relay.Job(message.id, relay, raw, envelope_from, recipients, outbox_id)
+        job = mail_relay.Job(message.id, relay, raw, envelope_from, recipients, outbox_id, relay_attempts_before)
         message.relay_at_send = mail_relay.begin(db, job)  # what the wait API and the live stream show
         db.info.setdefault(_PENDING_RELAYS, []).append((bus, job))
     return message

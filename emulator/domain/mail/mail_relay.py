@@ -5,12 +5,18 @@ transaction commits, in a background task (the database is one shared connection
 with the stdlib's smtplib in a worker thread. The outcome is kept in a MailRelay row (the inbox API shows it as the
 message's `relay`) and, for send-email, on the outbox item (`sent`, or `server-error` like the platform's failed
 deliveries). A failure is logged and recorded, never raised.
+
+Failures are told apart as the platform's email queue does: a temporary one (a 4xx reply, a timeout) is tried again
+after a backoff, up to 5 attempts in all; any other (refused connection, unknown host, failed login, 5xx reply) ends
+the relay at once. Meanwhile the relay is `retrying` and the outbox item `scheduled` with `next_send_retry_at_millis`
+(its attempts in `send_attempt_errors`). The wait follows the emulator's clock: advancing it brings the retry forward.
 """
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import logging
+import random
 import smtplib
 import socket
 import ssl
@@ -31,6 +37,9 @@ IMPLICIT_TLS_PORTS = (465, 2465)  # "secure" ports upstream: TLS from the first 
 STARTTLS_REQUIRED_PORTS = (587,)  # submission port: refuse to send credentials or mail in clear text
 DEFAULT_PORT = 25
 MANAGED_HOST, MANAGED_PORT, MANAGED_USERNAME = "smtp.resend.com", 465, "resend"
+MAX_ATTEMPTS = 5  # as the platform: the 5th failed attempt of a temporary failure is the last
+BACKOFF_BASE_MILLIS = 20_000  # after the n-th failure: 20 s x 2^n, times a random 0.5..1.5, as the platform
+RETRY_POLL_SECONDS = 0.25  # how often a waiting retry looks at the (advanceable) clock
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,7 @@ def send_once(to: Target, raw: bytes, envelope_from: str, recipients: list[str],
                 client.ehlo()
             elif to.port in STARTTLS_REQUIRED_PORTS:
                 raise RelayRefused(f"{to.server} does not offer STARTTLS, which port {to.port} requires")
-        if to.username:
+        if to.username and client.has_extn("auth"):  # as the platform's client: no AUTH offered, no login
             client.login(to.username, to.password or "")
         client.sendmail(envelope_from, recipients, raw)
 
@@ -161,6 +170,50 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A failed attempt: its reason, the platform's errorType for it, and whether it is worth another attempt."""
+    message: str
+    error_type: str
+    temporary: bool
+
+
+def _reply_code(error: BaseException) -> int | None:
+    if isinstance(error, smtplib.SMTPRecipientsRefused) and error.recipients:
+        return list(error.recipients.values())[-1][0]
+    return getattr(error, "smtp_code", None)
+
+
+def classify(error: BaseException, to: Target) -> Failure:
+    """Which failures the platform retries: 4xx replies and timeouts (and resets from its managed provider)."""
+    code = _reply_code(error)
+    if isinstance(error, RelayRefused):
+        kind, temporary = "UNKNOWN", False
+    elif isinstance(error, socket.gaierror):
+        kind, temporary = "HOST_NOT_FOUND", False
+    elif isinstance(error, smtplib.SMTPAuthenticationError) or code == 535:
+        kind, temporary = "AUTH_FAILED", False
+    elif code == 450:
+        kind, temporary = "TEMPORARY", True
+    elif code == 553:
+        kind, temporary = "INVALID_EMAIL_ADDRESS", False
+    elif code == 554 or isinstance(error, (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)):
+        kind, temporary = "REJECTED", False  # a refused envelope is final, unless its reply was 450
+    elif isinstance(error, (socket.timeout, TimeoutError)):
+        kind, temporary = "TIMEOUT", True
+    elif isinstance(error, smtplib.SMTPServerDisconnected):
+        kind, temporary = "SOCKET_CLOSED", False
+    elif code is not None and 400 <= code < 500:
+        kind, temporary = "TRANSIENT_NEGATIVE_COMPLETION_REPLY", True
+    else:
+        kind, temporary = "UNKNOWN", isinstance(error, ConnectionResetError) and "resend" in to.host
+    return Failure(describe(error), kind, temporary)
+
+
+def backoff_millis(failed_attempts: int) -> int:
+    return int((random.random() + 0.5) * BACKOFF_BASE_MILLIS * 2 ** failed_attempts)
+
+
 # ---------------------------------------------------------------- recording and running
 
 def shape(row: MailRelay | None) -> dict | None:
@@ -185,6 +238,12 @@ class Job:
     envelope_from: str
     recipients: list[str]
     outbox_id: str | None
+    attempts_before: int = 0  # failed attempts of this outbox email so far (a re-send after a restart goes on)
+
+
+# Outbox emails whose relay is waiting to be retried by a live task: the outbox worker leaves them alone (after a
+# restart nothing waits for them any more, and the worker sends them again when their retry time comes).
+retrying: set[str] = set()
 
 
 def begin(db: AsyncSession, job: Job) -> dict:
@@ -196,24 +255,74 @@ def begin(db: AsyncSession, job: Job) -> dict:
 
 
 async def run(database, own_smtp: tuple[str, int] | None, job: Job) -> None:
-    """Attempt the delivery, then record how it went (a missing row or outbox item is simply skipped)."""
-    error = None
+    """Attempt the delivery, retrying temporary failures, and record how each attempt went."""
+    attempt = job.attempts_before
     try:
-        await asyncio.to_thread(send_once, job.to, job.raw, job.envelope_from, job.recipients, own_smtp)
-    except Exception as exc:  # everything counts as a failed relay, nothing escapes
-        error = describe(exc)
-        log.warning("could not relay message %s to %s: %s", job.message_id, job.to.server, error)
+        while True:
+            attempt += 1
+            failure = None
+            try:
+                await asyncio.to_thread(send_once, job.to, job.raw, job.envelope_from, job.recipients, own_smtp)
+            except Exception as exc:  # everything counts as a failed attempt, nothing escapes
+                failure = classify(exc, job.to)
+            retry_at = None
+            if failure is not None:
+                if failure.temporary and attempt < MAX_ATTEMPTS:
+                    retry_at = now_millis() + backoff_millis(attempt)
+                log.warning("could not relay message %s to %s (attempt %d): %s%s", job.message_id, job.to.server,
+                            attempt, failure.message, "; retrying" if retry_at else "")
+            if job.outbox_id and retry_at:
+                retrying.add(job.outbox_id)
+            if not await _record(database, job, attempt, failure, retry_at) or retry_at is None:
+                return
+            while now_millis() < retry_at:
+                await asyncio.sleep(RETRY_POLL_SECONDS)
+            if not await _record_retry_start(database, job, retry_at):
+                return
+    finally:
+        if job.outbox_id:
+            retrying.discard(job.outbox_id)
+
+
+async def _record(database, job: Job, attempt: int, failure: Failure | None, retry_at: int | None) -> bool:
+    """Record an attempt on the relay row and the outbox item; False when the email is no longer the relay's
+    (cancelled, paused or edited meanwhile) or nothing could be recorded."""
     if database is None:
-        return
+        return retry_at is not None
     try:
         async with database.session() as db:
             row = await db.get(MailRelay, job.message_id)
             if row is not None:
-                row.status, row.error, row.updated_at_millis = ("failed" if error else "sent"), error, now_millis()
+                row.status = "sent" if failure is None else ("retrying" if retry_at else "failed")
+                row.error, row.updated_at_millis = failure and failure.message, now_millis()
+            ours = True
             if job.outbox_id:
-                from emulator.domain.mail import outbox# outbox imports mail, which starts relays
+                from emulator.domain.mail import outbox  # outbox imports mail, which starts relays
 
-                await outbox.relay_finished(db, job.outbox_id, job.to.server, error)
+                ours = await outbox.relay_finished(db, job.outbox_id, job.to.server, attempt, failure, retry_at)
             await db.commit()
+            return ours
     except Exception:
         log.exception("could not record the relay of message %s", job.message_id)
+        return False
+
+
+async def _record_retry_start(database, job: Job, retry_at: int) -> bool:
+    """Before a retry: the outbox item is `sending` again, unless it changed while it waited (then no retry)."""
+    if database is None or not job.outbox_id:
+        return True
+    from emulator.domain.mail import outbox
+
+    try:
+        async with database.session() as db:
+            ours = await outbox.relay_retry_starts(db, job.outbox_id, retry_at)
+            row = await db.get(MailRelay, job.message_id)
+            if row is not None:
+                row.status, row.updated_at_millis = ("sending" if ours else "failed"), now_millis()
+                if not ours:
+                    row.error = "not retried: the outbox email was cancelled, paused or changed"
+            await db.commit()
+            return ours
+    except Exception:
+        log.exception("could not record the relay retry of message %s", job.message_id)
+        return False

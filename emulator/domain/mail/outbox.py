@@ -3,7 +3,9 @@
 Rendering happens inside the request: each recipient's row is rendered, then either skipped (no primary email,
 unsubscribed) or delivered to the inbox at once, or when `scheduled_at_millis` comes (the background delivery loop).
 Rows reach `sent` (once in the inbox), `skipped` or `render-error`; with the project's own SMTP server configured
-(`emails.server`), a relay there that fails turns a `sent` row into `server-error`.
+(`emails.server`), a relay there that fails turns a `sent` row into `server-error`, or, for a temporary failure,
+back to `scheduled` until its retry (`send_retries`, `next_send_retry_at_millis`, `send_attempt_errors`; see
+mail_relay).
 
 Templates and drafts are TSX, rendered with node (emulator.domain.mail.email_rendering); without node their emails still
 arrive, with a body that says so and lists the variables (ui/emails/unrendered_template.html).
@@ -17,7 +19,7 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain.auth import codes
-from emulator.domain.mail import email_rendering, mail
+from emulator.domain.mail import email_rendering, mail, mail_relay
 from emulator.domain.users import notifications, users
 from emulator.domain.mail.emails import relay_target, sender
 from emulator.clock import now_millis
@@ -183,28 +185,56 @@ async def _deliver(db: AsyncSession, bus: mail.MailBus, project: ProjectView, us
     await mail.send(db, bus, project_id=project.id, to=[primary.value], subject=item["subject"], html=item["html"],
                     text=item["text"], sender=sender(project), relay=relay,
                     extra_headers=[tuple(h) for h in item.get("_headers") or ()],
-                    outbox_id=item["id"])
+                    outbox_id=item["id"], relay_attempts_before=item.get("send_retries") or 0)
     done = now_millis()  # in the inbox: sent (a relay to the project's own server that fails turns it to server-error)
     item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
-                can_have_delivery_info=False, updated_at_millis=done)
+                can_have_delivery_info=False, updated_at_millis=done, next_send_retry_at_millis=None)
 
 
-async def relay_finished(db: AsyncSession, outbox_id: str, server: str, error: str | None) -> None:
-    """Record on the outbox item a failed relay to the project's SMTP server (one attempt, never retried)."""
+async def relay_finished(db: AsyncSession, outbox_id: str, server: str, attempt: int,
+                         failure: "mail_relay.Failure | None", retry_at: int | None) -> bool:
+    """Record a relay attempt to the project's SMTP server on its outbox item, as the platform records its sending
+    attempts: a success after retries is `sent`; a temporary failure is `scheduled` again for `retry_at`; anything
+    else is `server-error`. False when the item moved on meanwhile (cancelled, paused, edited): no more retries."""
     row = await db.get(EmailOutbox, outbox_id)
-    if row is None or error is None or row.item.get("status") != "sent":
-        return
+    if row is None or row.item.get("status") not in ("sent", "sending"):
+        return False
     item, done = dict(row.item), now_millis()
-    message = f"Relaying to the project's SMTP server {server} failed: {error}"
+    if failure is None:
+        if item["status"] == "sending":  # a retry went through
+            item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
+                        can_have_delivery_info=False, updated_at_millis=done)
+            _store(row, item)
+        return False
+    message = f"Relaying to the project's SMTP server {server} failed: {failure.message}"
     attempts = [*(item.get("send_attempt_errors") or []), {
-        "attempt_number": len(item.get("send_attempt_errors") or []) + 1, "timestamp": _iso(done),
-        "external_message": message, "external_details": {}, "internal_message": message,
-        "internal_details": {"server": server}}]
-    item.update(status="server-error", simple_status="error", error_at_millis=done, server_error=message,
-                updated_at_millis=done, send_retries=len(attempts), next_send_retry_at_millis=None,
-                send_attempt_errors=attempts, has_delivered=False)
+        "attempt_number": attempt, "timestamp": _iso(done),
+        "external_message": message, "external_details": {"errorType": failure.error_type},
+        "internal_message": message, "internal_details": {"errorType": failure.error_type, "server": server}}]
+    item.update(send_retries=attempt, send_attempt_errors=attempts, has_delivered=False, updated_at_millis=done)
     item.pop("delivered_at_millis", None)
+    if retry_at is not None:  # waiting, as the platform's unclaimed email: not sending, no outcome yet
+        item.update(status="scheduled", simple_status="in-progress", next_send_retry_at_millis=retry_at)
+        for stale in ("started_sending_at_millis", "can_have_delivery_info"):
+            item.pop(stale, None)
+    else:
+        item.update(status="server-error", simple_status="error", error_at_millis=done, server_error=message,
+                    next_send_retry_at_millis=None, can_have_delivery_info=False)
+        item.setdefault("started_sending_at_millis", done)
     _store(row, item)
+    return retry_at is not None
+
+
+async def relay_retry_starts(db: AsyncSession, outbox_id: str, retry_at: int) -> bool:
+    """The retry of an item is due: `sending` again, if it still waits for that retry (else False: no retry)."""
+    row = await db.get(EmailOutbox, outbox_id)
+    if row is None or row.item.get("status") != "scheduled" or row.item.get("next_send_retry_at_millis") != retry_at:
+        return False
+    item, now = dict(row.item), now_millis()
+    item.update(status="sending", simple_status="in-progress", next_send_retry_at_millis=None,
+                started_sending_at_millis=now, updated_at_millis=now)
+    _store(row, item)
+    return True
 
 
 async def process(database, bus: mail.MailBus, project_view, base_url: str) -> None:
@@ -262,7 +292,8 @@ async def deliver_due(db: AsyncSession, bus: mail.MailBus, project_view) -> int:
     """Send every scheduled, unpaused email whose time has come. `project_view(db, id)` gives a ProjectView."""
     now = now_millis()
     rows = [row for row in (await db.execute(select(EmailOutbox).where(EmailOutbox.status == "scheduled"))).scalars()
-            if row.item["scheduled_at_millis"] <= now]
+            if row.item["scheduled_at_millis"] <= now and row.id not in mail_relay.retrying
+            and (row.item.get("next_send_retry_at_millis") or 0) <= now]
     for row in rows:
         item = dict(row.item)
         project = await project_view(db, row.project_id)
@@ -278,6 +309,9 @@ async def deliver_due(db: AsyncSession, bus: mail.MailBus, project_view) -> int:
 RENDERED_FIELDS = ("started_rendering_at_millis", "rendered_at_millis", "subject", "html", "text", "is_transactional",
                    "is_high_priority", "notification_category_id", "render_error", "render_error_at_millis",
                    "_headers")
+# What sending adds (dropped with the retry state when the content is edited, as the platform resets them).
+SENDING_FIELDS = ("started_sending_at_millis", "delivered_at_millis", "error_at_millis", "server_error",
+                  "can_have_delivery_info")
 EDITABLE = ("paused", "preparing", "rendering", "render-error", "scheduled", "queued", "server-error")
 
 
@@ -291,7 +325,7 @@ async def update_outbox(db: AsyncSession, project: ProjectView, outbox_id: str, 
     now = now_millis()
     if body.get("cancel"):
         item.update(status="skipped", simple_status="ok", skipped_reason="MANUALLY_CANCELLED", skipped_details={},
-                    skipped_at_millis=now, is_paused=False)
+                    skipped_at_millis=now, is_paused=False, next_send_retry_at_millis=None)
     else:
         for field in ("scheduled_at_millis", "skip_deliverability_check", "is_paused", "variables"):
             if field in body:
@@ -304,9 +338,10 @@ async def update_outbox(db: AsyncSession, project: ProjectView, outbox_id: str, 
         if "to" in body:
             item["to"] = _recipient(body["to"])
         if {"tsx_source", "theme_id", "to", "variables"} & body.keys():  # rendered again by the worker
-            for field in RENDERED_FIELDS:
+            for field in (*RENDERED_FIELDS, *SENDING_FIELDS):
                 item.pop(field, None)
-            item.update(has_rendered=False, status="preparing")
+            item.update(has_rendered=False, status="preparing", send_retries=0, next_send_retry_at_millis=None,
+                        send_attempt_errors=None, has_delivered=False)
         if item["is_paused"]:
             item.update(status="paused", simple_status="in-progress")
         elif item["status"] == "paused":

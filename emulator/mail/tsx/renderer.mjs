@@ -12,13 +12,15 @@ import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as esbuild from "esbuild";
+import { writeCachedComponents } from "./tailwind-cache.mjs";
 
 const CACHE_DIR = process.cwd();
 const BUNDLE_DIR = join(CACHE_DIR, "bundles");
 mkdirSync(BUNDLE_DIR, { recursive: true });
 
 // Packages the bundle imports at run time (installed next to it) rather than inlining them.
-const EXTERNAL = ["react", "react/*", "react-dom", "react-dom/*", "@react-email/components", "arktype", "arktype/*"];
+const EXTERNAL = ["react", "react/*", "react-dom", "react-dom/*", "@react-email/components", "arktype", "arktype/*",
+  "html-to-text"];
 
 // `@stackframe/emails`, the helper package templates and themes import. Written with createElement: it is not TSX.
 const EMAILS_PACKAGE = `
@@ -72,12 +74,24 @@ export function findComponentValue(element, name) {
 const RENDER = `import { configure } from "arktype/config";
 configure({ onUndeclaredKey: "delete" });
 import React from "react";
-import { render, toPlainText } from "@react-email/components";
+import { render } from "@react-email/components";
 import { type } from "arktype";
 import { findComponentValue } from "./utils.tsx";
 import * as TemplateModule from "./template.tsx";
 const { variablesSchema, EmailTemplate } = TemplateModule;
 import { EmailTheme } from "./theme.tsx";
+import { compile } from "html-to-text";
+
+// The text part as react-email's toPlainText makes it (the same html-to-text options), with the options compiled
+// once rather than on every call.
+const toPlainText = compile({
+  wordwrap: false,
+  selectors: [
+    { selector: "img", format: "skip" },
+    { selector: "[data-skip-in-text=true]", format: "skip" },
+    { selector: "a", options: { linkBrackets: false, hideLinkHrefIfSameAsText: true } },
+  ],
+});
 
 export async function renderAll(input) {
   const preview = input.previewMode === true;
@@ -97,7 +111,12 @@ export async function renderAll(input) {
 }
 `;
 
-const RENDERER_HASH = createHash("sha256").update(RENDER + UTILS + EMAILS_PACKAGE).digest("hex");
+// What templates and themes get as `@react-email/components`: react-email's, with a <Tailwind> that prepares its
+// stylesheet once per class set (tailwind-cache.mjs) when that module could be made. Imported from bundles/.
+const COMPONENTS_FILE = writeCachedComponents(CACHE_DIR);
+const COMPONENTS = COMPONENTS_FILE ? `../${COMPONENTS_FILE}` : "@react-email/components";
+
+const RENDERER_HASH = createHash("sha256").update(RENDER + UTILS + EMAILS_PACKAGE + COMPONENTS).digest("hex");
 const modules = new Map();  // hash -> Promise of the imported bundle (or of its build error)
 
 function virtualFiles(template, theme) {
@@ -120,6 +139,7 @@ async function compile(template, theme) {
       name: "virtual-files",
       setup(build) {
         build.onResolve({ filter: /^virtual:/ }, (args) => ({ path: args.path.slice("virtual:".length), namespace: "virtual" }));
+        build.onResolve({ filter: /^@react-email\/components$/ }, () => ({ path: COMPONENTS, external: true }));
         build.onResolve({ filter: /^@stackframe\/emails$/ }, () => ({ path: "/@stackframe/emails.js", namespace: "virtual" }));
         build.onResolve({ filter: /^\.\.?\// }, (args) => args.namespace === "virtual"
           ? { path: new URL(args.path, "file://" + args.importer).pathname, namespace: "virtual" } : undefined);
