@@ -145,3 +145,20 @@ def wait_for(predicate, timeout=5.0):
             return True
         time.sleep(0.05)
     return False
+
+
+def sign_up_enabled(emu) -> bool:
+    """What the served config says of sign-up: the probe the hot-reload tests read a config change by."""
+    with emu.client() as c:
+        response = c.get("/projects/current")
+        assert response.status_code == 200, response.text
+        return response.json()["config"]["sign_up_enabled"]
+
+
+def back_to_good_config(shared_emu, good_text: str):
+    """A module's shared emulator with its config file rewritten to a known good content that turns sign-up off."""
+    emu, path = shared_emu
+    path.write_text(good_text)
+    assert wait_for(lambda: sign_up_enabled(emu) is False)
+    emu.output.clear()
+    return emu, path

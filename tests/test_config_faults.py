@@ -8,17 +8,10 @@ import time
 import httpx
 import pytest
 
-from support import start_emulator, wait_for
+from support import back_to_good_config, sign_up_enabled, start_emulator, wait_for
 
 GOOD = 'config = {"auth": {"allowSignUp": True, "password": {"allowSignIn": True}}}\n'
 SIGN_UP_OFF = GOOD.replace('"allowSignUp": True', '"allowSignUp": False')
-
-
-def sign_up_enabled(emu) -> bool:
-    with emu.client() as c:
-        response = c.get("/projects/current")
-        assert response.status_code == 200, response.text
-        return response.json()["config"]["sign_up_enabled"]
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +26,7 @@ def shared_emu(tmp_path_factory):
 @pytest.fixture
 def config_emu(shared_emu):
     """The module's emulator, its config file back at a known good content (sign-up off)."""
-    emu, path = shared_emu
-    path.write_text(SIGN_UP_OFF)
-    assert sign_up_enabled(emu) is False
-    emu.output.clear()
-    return emu, path
+    return back_to_good_config(shared_emu, SIGN_UP_OFF)
 
 
 @pytest.mark.parametrize("broken, expected", [

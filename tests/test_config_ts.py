@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from support import start_emulator, wait_for
+from support import back_to_good_config, sign_up_enabled, start_emulator, wait_for
 from emulator.domain.projects import config_writer
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
@@ -25,13 +25,6 @@ export const config: StackConfig = {
 };
 '''
 SIGN_UP_ON = SIGN_UP_OFF.replace("const signUp: boolean = false;", "const signUp: boolean = true;")
-
-
-def sign_up_enabled(emu) -> bool:
-    with emu.client() as c:
-        response = c.get("/projects/current")
-        assert response.status_code == 200, response.text
-        return response.json()["config"]["sign_up_enabled"]
 
 
 def admin(emu, **kw):
@@ -54,11 +47,7 @@ def shared_emu(tmp_path_factory):
 @pytest.fixture
 def ts_emu(shared_emu):
     """The module's emulator, its config file back at a known good content (sign-up off)."""
-    emu, path = shared_emu
-    path.write_text(SIGN_UP_OFF)
-    assert sign_up_enabled(emu) is False
-    emu.output.clear()
-    return emu, path
+    return back_to_good_config(shared_emu, SIGN_UP_OFF)
 
 
 def test_a_typescript_config_is_served_and_hot_reloaded(ts_emu):
