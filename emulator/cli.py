@@ -101,9 +101,14 @@ def _build_settings(*, for_exec: bool, in_memory: bool = False, data_dir: Path |
 @server_options(for_exec=False)
 def start(**options) -> None:
     """Start the emulator."""
+    from emulator import launch
+
+    settings = _build_settings(for_exec=False, **options)
+    launch.pause_garbage_collector()
+    config_load = launch.load_config_early(settings.config_path)  # runs while the server's modules are imported
     from emulator.server import run
 
-    run(_build_settings(for_exec=False, **options))
+    run(settings, config_load=config_load)
 
 
 @main.command("exec", context_settings={"allow_interspersed_args": False})

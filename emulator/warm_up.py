@@ -30,9 +30,12 @@ def settle_garbage_collector() -> None:
     """Start-up's objects (modules, mappers, compiled SQL) live as long as the process: freeze them, so collections
     no longer walk them; and collect the youngest generation less often, since each request allocates thousands of
     short-lived ORM objects (about 15-25 % less CPU per request, measured; memory stays well under 100 MB)."""
+    from emulator.launch import resume_garbage_collector
+
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    resume_garbage_collector()  # `start` pauses it while the modules are imported (emulator/launch.py)
 
 
 async def _sign_up_and_read(state, project_id: str) -> None:
