@@ -58,7 +58,10 @@ def generate() -> str:
     engine = create_engine("sqlite://")
     with engine.begin() as conn:
         Base.metadata.create_all(conn, checkfirst=False)
-        rows = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid").all()
+        # each table, then its indexes by name (create_all's index order varies from run to run)
+        rows = conn.exec_driver_sql(
+            "SELECT m.sql FROM sqlite_master m JOIN sqlite_master t ON t.type = 'table' AND t.name = m.tbl_name "
+            "WHERE m.sql IS NOT NULL ORDER BY t.rowid, m.type = 'index', m.name").all()
     engine.dispose()
     head = ("-- The store's schema, made by `python -m emulator.store.schema` from emulator/store/models.py: "
             "do not edit.\n" f"{DIGEST_LINE}{models_digest()}\n\n")

@@ -1,5 +1,5 @@
 -- The store's schema, made by `python -m emulator.store.schema` from emulator/store/models.py: do not edit.
--- models.py sha256: cc847ac8a08b7c38050a1ac0578eee1a3c10e22e1e3f053216ef7d38ba8b89eb
+-- models.py sha256: 0b0b746905791d65885d62673ba9a6d7b66621a2c25cc3816b77c2922e661ed8
 
 CREATE TABLE meta (
 	"key" VARCHAR NOT NULL,
@@ -76,9 +76,9 @@ CREATE TABLE email_outbox (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_email_outbox_project_id ON email_outbox (project_id);
-
 CREATE INDEX ix_email_outbox_created_at_millis ON email_outbox (created_at_millis);
+
+CREATE INDEX ix_email_outbox_project_id ON email_outbox (project_id);
 
 CREATE TABLE oauth_outer_info (
 	inner_state VARCHAR NOT NULL,
@@ -163,9 +163,9 @@ CREATE TABLE payment_customers (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_payment_customers_project_id ON payment_customers (project_id);
-
 CREATE INDEX ix_payment_customers_customer_id ON payment_customers (customer_id);
+
+CREATE INDEX ix_payment_customers_project_id ON payment_customers (project_id);
 
 CREATE TABLE product_versions (
 	id VARCHAR NOT NULL,
@@ -202,9 +202,9 @@ CREATE TABLE subscriptions (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_subscriptions_project_id ON subscriptions (project_id);
-
 CREATE INDEX ix_subscriptions_customer ON subscriptions (project_id, customer_type, customer_id);
+
+CREATE INDEX ix_subscriptions_project_id ON subscriptions (project_id);
 
 CREATE TABLE one_time_purchases (
 	id VARCHAR NOT NULL,
@@ -222,9 +222,9 @@ CREATE TABLE one_time_purchases (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_one_time_purchases_project_id ON one_time_purchases (project_id);
-
 CREATE INDEX ix_one_time_purchases_customer ON one_time_purchases (project_id, customer_type, customer_id);
+
+CREATE INDEX ix_one_time_purchases_project_id ON one_time_purchases (project_id);
 
 CREATE TABLE item_quantity_changes (
 	id VARCHAR NOT NULL,
@@ -239,9 +239,9 @@ CREATE TABLE item_quantity_changes (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_item_quantity_changes_project_id ON item_quantity_changes (project_id);
-
 CREATE INDEX ix_item_quantity_changes_customer ON item_quantity_changes (project_id, customer_type, customer_id);
+
+CREATE INDEX ix_item_quantity_changes_project_id ON item_quantity_changes (project_id);
 
 CREATE TABLE subscription_invoices (
 	id VARCHAR NOT NULL,
@@ -253,9 +253,9 @@ CREATE TABLE subscription_invoices (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_subscription_invoices_subscription_id ON subscription_invoices (subscription_id);
-
 CREATE INDEX ix_subscription_invoices_project_id ON subscription_invoices (project_id);
+
+CREATE INDEX ix_subscription_invoices_subscription_id ON subscription_invoices (subscription_id);
 
 CREATE TABLE payment_refunds (
 	id VARCHAR NOT NULL,
@@ -357,9 +357,9 @@ CREATE TABLE session_replay_chunks (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_session_replay_chunks_project_id ON session_replay_chunks (project_id);
-
 CREATE UNIQUE INDEX ix_session_replay_chunks_batch ON session_replay_chunks (session_replay_id, batch_id);
+
+CREATE INDEX ix_session_replay_chunks_project_id ON session_replay_chunks (project_id);
 
 CREATE TABLE analytics_events (
 	id VARCHAR NOT NULL,
@@ -389,9 +389,9 @@ CREATE TABLE webhook_messages (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_webhook_messages_project_id ON webhook_messages (project_id);
-
 CREATE INDEX ix_webhook_messages_created_at_millis ON webhook_messages (created_at_millis);
+
+CREATE INDEX ix_webhook_messages_project_id ON webhook_messages (project_id);
 
 CREATE TABLE webhook_deliveries (
 	id VARCHAR NOT NULL,
@@ -407,11 +407,11 @@ CREATE TABLE webhook_deliveries (
 
 CREATE INDEX ix_webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at_millis);
 
-CREATE INDEX ix_webhook_deliveries_project_id ON webhook_deliveries (project_id);
+CREATE INDEX ix_webhook_deliveries_endpoint_id ON webhook_deliveries (endpoint_id);
 
 CREATE INDEX ix_webhook_deliveries_message_id ON webhook_deliveries (message_id);
 
-CREATE INDEX ix_webhook_deliveries_endpoint_id ON webhook_deliveries (endpoint_id);
+CREATE INDEX ix_webhook_deliveries_project_id ON webhook_deliveries (project_id);
 
 CREATE TABLE webhook_attempts (
 	id VARCHAR NOT NULL,
@@ -428,13 +428,13 @@ CREATE TABLE webhook_attempts (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_webhook_attempts_message_id ON webhook_attempts (message_id);
+CREATE INDEX ix_webhook_attempts_created_at_millis ON webhook_attempts (created_at_millis);
 
 CREATE INDEX ix_webhook_attempts_endpoint_id ON webhook_attempts (endpoint_id);
 
-CREATE INDEX ix_webhook_attempts_project_id ON webhook_attempts (project_id);
+CREATE INDEX ix_webhook_attempts_message_id ON webhook_attempts (message_id);
 
-CREATE INDEX ix_webhook_attempts_created_at_millis ON webhook_attempts (created_at_millis);
+CREATE INDEX ix_webhook_attempts_project_id ON webhook_attempts (project_id);
 
 CREATE TABLE payment_account_states (
 	project_id VARCHAR NOT NULL,
@@ -472,9 +472,9 @@ CREATE TABLE api_key_sets (
 
 CREATE INDEX ix_api_key_sets_project_id ON api_key_sets (project_id);
 
-CREATE INDEX ix_api_key_sets_secret_server_key ON api_key_sets (secret_server_key);
-
 CREATE INDEX ix_api_key_sets_publishable_client_key ON api_key_sets (publishable_client_key);
+
+CREATE INDEX ix_api_key_sets_secret_server_key ON api_key_sets (secret_server_key);
 
 CREATE INDEX ix_api_key_sets_super_secret_admin_key ON api_key_sets (super_secret_admin_key);
 
@@ -503,9 +503,9 @@ CREATE TABLE users (
 	FOREIGN KEY(project_id) REFERENCES projects (id) ON DELETE CASCADE
 );
 
-CREATE INDEX ix_users_project_signed_up ON users (project_id, signed_up_at_millis);
-
 CREATE INDEX ix_users_project_id ON users (project_id);
+
+CREATE INDEX ix_users_project_signed_up ON users (project_id, signed_up_at_millis);
 
 CREATE TABLE teams (
 	id VARCHAR NOT NULL,
@@ -536,9 +536,9 @@ CREATE TABLE contact_channels (
 	FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE
 );
 
-CREATE INDEX ix_contact_channels_user_id ON contact_channels (user_id);
-
 CREATE INDEX ix_contact_channels_project_id ON contact_channels (project_id);
+
+CREATE INDEX ix_contact_channels_user_id ON contact_channels (user_id);
 
 CREATE UNIQUE INDEX ux_contact_channels_auth ON contact_channels (project_id, type, value) WHERE used_for_auth = 1;
 
@@ -556,9 +556,9 @@ CREATE TABLE refresh_tokens (
 	UNIQUE (token)
 );
 
-CREATE INDEX ix_refresh_tokens_user_id ON refresh_tokens (user_id);
-
 CREATE INDEX ix_refresh_tokens_project_id ON refresh_tokens (project_id);
+
+CREATE INDEX ix_refresh_tokens_user_id ON refresh_tokens (user_id);
 
 CREATE TABLE team_members (
 	team_id VARCHAR NOT NULL,
@@ -632,11 +632,11 @@ CREATE TABLE user_team_api_keys (
 	UNIQUE (secret)
 );
 
+CREATE INDEX ix_user_team_api_keys_project_id ON user_team_api_keys (project_id);
+
 CREATE INDEX ix_user_team_api_keys_team_id ON user_team_api_keys (team_id);
 
 CREATE INDEX ix_user_team_api_keys_user_id ON user_team_api_keys (user_id);
-
-CREATE INDEX ix_user_team_api_keys_project_id ON user_team_api_keys (project_id);
 
 CREATE TABLE oauth_accounts (
 	id VARCHAR NOT NULL,
@@ -652,11 +652,11 @@ CREATE TABLE oauth_accounts (
 	FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE
 );
 
-CREATE INDEX ix_oauth_accounts_user_id ON oauth_accounts (user_id);
+CREATE INDEX ix_oauth_accounts_lookup ON oauth_accounts (project_id, provider_config_id, provider_account_id);
 
 CREATE INDEX ix_oauth_accounts_project_id ON oauth_accounts (project_id);
 
-CREATE INDEX ix_oauth_accounts_lookup ON oauth_accounts (project_id, provider_config_id, provider_account_id);
+CREATE INDEX ix_oauth_accounts_user_id ON oauth_accounts (user_id);
 
 CREATE TABLE passkey_credentials (
 	id VARCHAR NOT NULL,
@@ -673,9 +673,9 @@ CREATE TABLE passkey_credentials (
 	FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE
 );
 
-CREATE INDEX ix_passkey_credentials_project_id ON passkey_credentials (project_id);
-
 CREATE INDEX ix_passkey_credentials_credential_id ON passkey_credentials (credential_id);
+
+CREATE INDEX ix_passkey_credentials_project_id ON passkey_credentials (project_id);
 
 CREATE TABLE oauth_provider_tokens (
 	id VARCHAR NOT NULL,
@@ -691,6 +691,6 @@ CREATE TABLE oauth_provider_tokens (
 	FOREIGN KEY(oauth_account_id) REFERENCES oauth_accounts (id) ON DELETE CASCADE
 );
 
-CREATE INDEX ix_oauth_provider_tokens_project_id ON oauth_provider_tokens (project_id);
-
 CREATE INDEX ix_oauth_provider_tokens_oauth_account_id ON oauth_provider_tokens (oauth_account_id);
+
+CREATE INDEX ix_oauth_provider_tokens_project_id ON oauth_provider_tokens (project_id);
