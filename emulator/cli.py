@@ -119,9 +119,12 @@ def exec_(command: tuple[str, ...], **options) -> None:
     HEXCLAVE_EMULATOR_URL/_SMTP_HOST/_SMTP_PORT, stop, and exit with COMMAND's exit code.
 
     Example: hexclave-emulator exec -- npm test"""
+    from emulator import launch
     from emulator.embedded import EmbeddedEmulator
 
-    emulator = EmbeddedEmulator(_build_settings(for_exec=True, **options))
+    settings = _build_settings(for_exec=True, **options)
+    launch.pause_garbage_collector()  # this process is the emulator's alone: the command runs in a child
+    emulator = EmbeddedEmulator(settings, config_load=launch.load_config_early(settings.config_path))
     emulator.start()
     click.echo(f"hexclave-emulator {__version__} ready at {emulator.url}; running: {' '.join(command)}", err=True)
     try:
