@@ -4,7 +4,7 @@ the routes: most of the start-up time). Two things begin here so that they overl
 - the config file starts loading: its child Python (emulator.domain.projects.config_process) runs on another core
   while this process imports, and serve() takes the result, or the error, where it used to load the file;
 - the garbage collector pauses: while modules and mapped classes are created, each collection walks the growing heap
-  again for nothing (all of it lives as long as the process). The warm-up collects once and resumes it.
+  again for nothing (nearly all of it lives as long as the process). The warm-up freezes it and resumes.
 
 Only light modules are imported here.
 """
@@ -54,8 +54,12 @@ def pause_garbage_collector() -> None:
         _gc_paused = True
 
 
+def garbage_collector_paused() -> bool:
+    return _gc_paused
+
+
 def resume_garbage_collector() -> None:
-    """Called once start-up's objects are collected and frozen; a collector paused by someone else stays paused."""
+    """Called once start-up's objects are frozen (warm_up.py); a collector paused by someone else stays paused."""
     global _gc_paused
     if _gc_paused:
         gc.enable()
