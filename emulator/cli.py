@@ -102,9 +102,14 @@ def _build_settings(*, for_exec: bool, in_memory: bool = False, data_dir: Path |
 @server_options(for_exec=False)
 def start(**options) -> None:
     """Start the emulator."""
+    from emulator import launch
+
+    settings = _build_settings(for_exec=False, **options)
+    launch.pause_garbage_collector()
+    config_load = launch.load_config_early(settings.config_path)  # runs while the server's modules are imported
     from emulator.server import run
 
-    run(_build_settings(for_exec=False, **options))
+    run(settings, config_load=config_load)
 
 
 @main.command("exec", context_settings={"allow_interspersed_args": False})
@@ -115,9 +120,12 @@ def exec_(command: tuple[str, ...], **options) -> None:
     HEXCLAVE_EMULATOR_URL/_SMTP_HOST/_SMTP_PORT, stop, and exit with COMMAND's exit code.
 
     Example: hexclave-emulator exec -- npm test"""
+    from emulator import launch
     from emulator.embedded import EmbeddedEmulator
 
-    emulator = EmbeddedEmulator(_build_settings(for_exec=True, **options))
+    settings = _build_settings(for_exec=True, **options)
+    launch.pause_garbage_collector()  # this process is the emulator's alone: the command runs in a child
+    emulator = EmbeddedEmulator(settings, config_load=launch.load_config_early(settings.config_path))
     emulator.start()
     click.echo(f"hexclave-emulator {__version__} ready at {emulator.url}; running: {' '.join(command)}", err=True)
     try:

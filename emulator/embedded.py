@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import Future
 
 from emulator.settings import Settings
 
 
 class EmbeddedEmulator:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, config_load: Future | None = None) -> None:
         self.settings = settings
+        self._config_load = config_load  # the config file already loading (emulator.launch.load_config_early)
         self.environment: dict[str, str] = {}  # the variables `exec` injects, once started
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -43,7 +45,7 @@ class EmbeddedEmulator:
 
         async def main() -> None:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-            await serve(self.settings, ready=self._on_ready, stop=self._stop)
+            await serve(self.settings, ready=self._on_ready, stop=self._stop, config_load=self._config_load)
 
         try:
             run_loop(main())

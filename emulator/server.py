@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,14 +28,13 @@ from emulator.domain.auth.sessions import TokenSigner
 from emulator.domain.webhooks.webhook_delivery import Dispatcher
 from emulator.http.request_log import RequestLog
 from emulator.http.routes.clock import load_offset as load_clock_offset
+from emulator.launch import EMBEDDED_DEFAULT_CONFIG, find_config  # noqa: F401 -- also reached as server.find_config
 from emulator.settings import Settings, env
 from emulator.store import snapshots
 from emulator.store.engine import Database, SchemaTooNew, make_engine, prepare_schema
 from emulator.store.models import Meta
 
 log = logging.getLogger("hexclave")
-
-EMBEDDED_DEFAULT_CONFIG = Path(__file__).parent / "default_config.py"
 
 
 @dataclass
@@ -51,18 +51,6 @@ class State:
     environment: dict[str, str] = field(default_factory=dict)  # what `env` prints and `exec` injects
     started_at: float = 0.0  # time.monotonic() when ready
     request_log: RequestLog = field(default_factory=RequestLog)
-
-
-def find_config(explicit: Path | None) -> Path:
-    """--config, else ./hexclave.config.py (or .ts, or the platform's ./stack.config.ts), else the repository's
-    fixture, else the embedded defaults."""
-    if explicit is not None:
-        return explicit
-    for candidate in (Path("hexclave.config.py"), Path("hexclave.config.ts"), Path("stack.config.ts"),
-                      Path("fixtures/hexclave.config.py")):
-        if candidate.is_file():
-            return candidate
-    return EMBEDDED_DEFAULT_CONFIG
 
 
 async def _webhook_secret(db: AsyncSession) -> str:
@@ -119,12 +107,14 @@ def banner(state: "State", config_path: Path, project, seconds: float) -> str:
 
 
 async def serve(settings: Settings, *, ready: Callable[["State"], None] | None = None,
-                stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None, config_load: Future | None = None) -> None:
     """Run until stopped (Ctrl+C, or `stop` set). `ready` is called once every port answers; by default the banner
-    is printed then."""
+    is printed then. `config_load`: the config file already loading (emulator.launch.load_config_early)."""
     started = time.perf_counter()
     config_path = find_config(settings.config_path).resolve()
-    config_file = config_mod.ConfigFile.open(config_path)  # a broken file at start-up is fatal: nothing to fall back on
+    # a broken file at start-up is fatal: nothing to fall back on
+    config_file = (await asyncio.wrap_future(config_load) if config_load is not None
+                   else config_mod.ConfigFile.open(config_path))
 
     async with contextlib.AsyncExitStack() as running:  # everything started is stopped in reverse order, also on error
         engine = make_engine(settings.database_url)
@@ -310,11 +300,11 @@ def run_loop(main: Coroutine) -> None:
         raise SystemExit(f"import error: {exc}")
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, *, config_load: Future | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # webhook deliveries would log every POST
     try:
-        run_loop(serve(settings))
+        run_loop(serve(settings, config_load=config_load))
     except KeyboardInterrupt:
         pass

@@ -127,3 +127,36 @@ def test_hexclave_env_vars_win_over_stack_ones():
     assert token_lifetime({"STACK_ACCESS_TOKEN_EXPIRATION_TIME": "100",
                            "HEXCLAVE_ACCESS_TOKEN_EXPIRATION_TIME": "2min"}) == 120
     assert token_lifetime({"STACK_ACCESS_TOKEN_EXPIRATION_TIME": "100"}) == 100
+
+
+def _schema_of(conn: sqlite3.Connection) -> list[tuple]:
+    """Every table and index with its columns, as SQLite reports them (independent of how the DDL was written)."""
+    objects = conn.execute("SELECT type, name, tbl_name FROM sqlite_master ORDER BY name").fetchall()
+    out = list(objects)
+    for type_, name, _table in objects:
+        if type_ == "table":
+            out += [(name, *row) for row in conn.execute(f'PRAGMA table_xinfo("{name}")')]
+            out += [(name, *row) for row in conn.execute(f'PRAGMA foreign_key_list("{name}")')]
+        elif type_ == "index":
+            out += [(name, *row) for row in conn.execute(f'PRAGMA index_xinfo("{name}")')]
+            out += [(name, *row[1:]) for row in conn.execute(f'PRAGMA index_list("{_table}")') if row[1] == name]
+    return out
+
+
+def test_prebuilt_schema_is_the_models_schema():
+    """A new store is made from emulator/store/schema.sql; it must be current and equal to what create_all makes."""
+    from sqlalchemy import create_engine
+
+    from emulator.store import schema
+    from emulator.store.models import Base
+
+    statements = schema.prebuilt_statements()
+    assert statements is not None, "emulator/store/schema.sql is out of date: run `python -m emulator.store.schema`"
+    prebuilt = sqlite3.connect(":memory:")
+    for statement in statements:
+        prebuilt.execute(statement)
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        Base.metadata.create_all(conn, checkfirst=False)
+        compiled = _schema_of(conn.connection.driver_connection)
+    assert _schema_of(prebuilt) == compiled

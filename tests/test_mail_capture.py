@@ -492,3 +492,45 @@ def test_send_builds_mime_and_publishes_only_after_commit():
         return heard
 
     assert len(asyncio.run(scenario())) == 1
+
+
+def test_parallel_connections_each_get_their_own_stored_message(emu):
+    """Messages arriving over several connections at once are stored together; each sender's 250 names its own
+    message, and every message is there with its own recipient and subject."""
+    recipients = [fresh(f"parallel{i}") for i in range(4)]
+
+    def send(to: str) -> list[str]:
+        with smtp(emu) as s:
+            s.ehlo()
+            ids = []
+            for n in range(15):
+                s.mail("app@example.com")
+                s.rcpt(to)
+                code, reply = s.data(f"To: {to}\r\nSubject: parallel {n}\r\n\r\nbody {n}\r\n".encode())
+                assert code == 250, reply
+                ids.append(reply.decode().rsplit(" ", 1)[-1])
+            return ids
+
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(send, recipients))
+    with inbox(emu) as h:
+        for to, ids in zip(recipients, replies):
+            listed = h.get("/emulator/inbox/messages", params={"to": to, "limit": 100}).json()["items"]
+            assert sorted(m["id"] for m in listed) == sorted(ids)
+            assert sorted(m["subject"] for m in listed) == sorted(f"parallel {n}" for n in range(15))
+
+
+@pytest.mark.parametrize("arg", [
+    "<bench@example.com>", "<bench@example.com> SIZE=100", "<a.b+c@ex-ample.co.uk>  BODY=8BITMIME", "<A@X.COM>",
+    "<a@x>", "<a@-x.com>", "<a@x.com> SIZE=1 ", "<a@x.com>\tSIZE=1", "<a@x.com> SIZE=1 (c)",
+    "<o'neil!#$%&*+/=?^_`{|}~-@x.com> SMTPUTF8", "<>", "<a..b@x.com>", "<.a@x.com>", "<a@[1.2.3.4]>",
+    '<"a b"@x.com>', "<a@x.com>x", "< a@x.com >", "<a@x.>", "<@route:a@x.com>", "<a@x.com>   ",
+    "<a@x.com> (c) SIZE=1", "<a@x.com>\r\n x", "a@x.com", " <a@x.com>", "", "<a@x.com", "<a@x.com>(c)",
+    "<a@x.com> \x0bX", "<ü@x.com>"])
+def test_smtp_addresses_are_read_as_aiosmtpd_reads_them(arg):
+    from aiosmtpd.smtp import SMTP
+
+    from emulator.mail.smtp import CatcherSMTP
+
+    server = CatcherSMTP(object(), hostname="test")
+    assert server._getaddr(arg) == SMTP._getaddr(server, arg)

@@ -40,6 +40,17 @@ def test_installed_command_exec_passes_environment_and_exit_code(installed, tmp_
     assert not (tmp_path / ".hexclave").exists()  # exec keeps its data in memory
 
 
+def test_installed_package_creates_stores_from_its_prebuilt_schema(installed, tmp_path):
+    """emulator/store/schema.sql ships as package data and matches the installed models (else each new store
+    would compile its schema with create_all, slower)."""
+    done = subprocess.run([sys.executable, "-c", "from emulator.store import schema; "
+                           "print(len(schema.prebuilt_statements() or []), schema.__file__)"],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(installed)}, capture_output=True,
+                          text=True, timeout=60)
+    count, where = done.stdout.split()
+    assert int(count) > 0 and where.startswith(str(installed)), done.stderr
+
+
 def test_installed_pytest_plugin_loads_by_its_entry_point(installed, tmp_path):
     (tmp_path / "test_app.py").write_text(
         "def test_project(hexclave_project):\n"

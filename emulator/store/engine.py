@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.pool import StaticPool
 
-from emulator.store import driver
+from emulator.store import driver, schema
 from emulator.store.models import Base, Meta, OAuthAccount, User
 
 T = TypeVar("T")
@@ -75,7 +75,7 @@ async def prepare_schema(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         has_meta = await conn.run_sync(lambda c: inspect(c).has_table("meta"))
         if not has_meta:  # a new file: no table exists, so skip create_all's per-table existence checks
-            await conn.run_sync(lambda c: Base.metadata.create_all(c, checkfirst=False))
+            await conn.run_sync(_create_schema)
             await conn.execute(Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             return
         found = int((await conn.execute(select(Meta.value).where(Meta.key == "schema_version"))).scalar_one())
@@ -88,6 +88,17 @@ async def prepare_schema(engine: AsyncEngine) -> None:
                 await conn.exec_driver_sql(statement)
         await conn.run_sync(Base.metadata.create_all)  # new tables only; existing ones are left as they are
         await conn.execute(Meta.__table__.update().where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+
+
+def _create_schema(conn) -> None:
+    """The tables of a new store: the prebuilt statements (emulator/store/schema.sql), compiled by create_all only
+    when that file was made from another models.py."""
+    statements = schema.prebuilt_statements()
+    if statements is None:
+        Base.metadata.create_all(conn, checkfirst=False)
+        return
+    for statement in statements:
+        conn.exec_driver_sql(statement)
 
 
 class Database:

@@ -15,8 +15,6 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from webauthn import verify_authentication_response, verify_registration_response
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, parse_client_data_json
 
 from emulator.clock import now_millis
 from emulator.domain.auth import codes
@@ -31,6 +29,23 @@ TIMEOUT_MILLIS = 60_000
 PLACEHOLDER_RP_ID = "THIS_VALUE_WILL_BE_REPLACED.example.com"
 # EdDSA, ES256, RS256: what the platform offers.
 ALGORITHMS = (-8, -7, -257)
+
+
+def _webauthn():
+    """The webauthn package, imported on the first passkey ceremony: it loads X.509 and ASN.1 parsers that would
+    add about a tenth of a second to every start, for a feature most projects leave off."""
+    import webauthn
+    import webauthn.helpers
+
+    return webauthn
+
+
+def bytes_to_base64url(data: bytes) -> str:
+    return _webauthn().helpers.bytes_to_base64url(data)
+
+
+def base64url_to_bytes(text: str) -> bytes:
+    return _webauthn().helpers.base64url_to_bytes(text)
 
 
 def fixed_challenge() -> bool:
@@ -97,7 +112,7 @@ async def _use_code(db: AsyncSession, project: ProjectView, code_type: str, code
 def _trusted_origin(project: ProjectView, response: Any, failure: Callable[[str], KnownError], what: str) -> str:
     """The origin in the credential's client data, if the project trusts it; else `failure`."""
     try:
-        origin = parse_client_data_json(base64url_to_bytes(response["response"]["clientDataJSON"])).origin
+        origin = _webauthn().helpers.parse_client_data_json(base64url_to_bytes(response["response"]["clientDataJSON"])).origin
     except Exception:  # not a credential at all: the platform's parser would throw too
         raise failure(f"{what} failed because the credential's client data could not be read.") from None
     if not isinstance(origin, str) or not is_trusted_url(project.config, origin):
@@ -110,7 +125,7 @@ async def register(db: AsyncSession, project: ProjectView, user: User, code: str
     require_enabled(project)
     origin = _trusted_origin(project, credential, E.passkey_registration_failed, "Passkey registration")
     try:
-        verified = verify_registration_response(
+        verified = _webauthn().verify_registration_response(
             credential=credential, expected_challenge=base64url_to_bytes(row.data["challenge"]),
             expected_origin=origin, expected_rp_id=urlsplit(origin).hostname, require_user_verification=False)
     except Exception as exc:  # webauthn's InvalidRegistrationResponse, or a malformed credential
@@ -139,7 +154,7 @@ async def authenticate(db: AsyncSession, project: ProjectView, code: str, respon
         raise E.passkey_authentication_failed("Passkey not found")
     origin = _trusted_origin(project, response, E.passkey_authentication_failed, "Passkey authentication")
     try:
-        verified = verify_authentication_response(
+        verified = _webauthn().verify_authentication_response(
             credential=response, expected_challenge=base64url_to_bytes(row.data["challenge"]),
             expected_origin=origin, expected_rp_id=urlsplit(origin).hostname,
             credential_public_key=base64url_to_bytes(passkey.public_key),

@@ -433,15 +433,28 @@ def prepare(*, raw: bytes, project_id: str | None, source: str, envelope_from: s
 _INSERT = insert(EmailMessage.__table__)
 
 
+def _row(message: EmailMessage) -> dict[str, Any]:
+    return {column.key: getattr(message, column.key) for column in EmailMessage.__table__.columns}
+
+
 async def add(db: AsyncSession, bus: MailBus, message: EmailMessage) -> EmailMessage:
     """Insert a prepared message; the bus hears of it when `db` commits."""
     # A plain INSERT (the ORM's unit of work costs more than the rest of storing), then the object joins the
     # session as an already persistent row.
-    await db.execute(_INSERT, [{column.key: getattr(message, column.key) for column in EmailMessage.__table__.columns}])
+    await db.execute(_INSERT, [_row(message)])
     make_transient_to_detached(message)
     db.add(message)
     db.info.setdefault(_PENDING, []).append((bus, message))
     return message
+
+
+async def add_caught(db: AsyncSession, bus: MailBus, messages: list[EmailMessage]) -> None:
+    """Insert messages caught over SMTP, in one statement; the bus hears of each when `db` commits. Unlike `add`,
+    they do not join the session (nothing after them in it reads them): they are detached rows from the start."""
+    await db.execute(_INSERT, [_row(m) for m in messages])
+    for message in messages:
+        make_transient_to_detached(message)
+    db.info.setdefault(_PENDING, []).extend((bus, m) for m in messages)
 
 
 async def store(db: AsyncSession, bus: MailBus, *, raw: bytes, project_id: str | None, source: str,
