@@ -145,13 +145,17 @@ class EndpointSpec:
 
 def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, body: v.Schema | None = None,
              query: v.Schema | None = None, params: v.Schema | None = None, user_required: bool = False,
-             ) -> Callable[[Handler], Route]:
+             load_user: bool = True) -> Callable[[Handler], Route]:
     """Declare an API route. `access=None` means the route works without project authentication.
 
+    `load_user=False`: the signed-in user is not loaded into `ctx.user` (None); the handler reads what it needs
+    through `ctx.auth.user_id`. Only for routes with no `me` field and no `user_required`.
     `body` is a schema, or a function of the access type giving one (client and server see different fields).
     `user_required` reports a missing signed-in user the way the reference's schemas do."""
     query = query or v.Obj({})
     params = params or v.Obj({})
+    assert load_user or not (user_required or callable(body) or any(
+        isinstance(f, UserIdOrMe) for s in (query, params, body) if isinstance(s, v.Obj) for f in s.fields.values()))
 
     def decorate(handler: Handler) -> Route:
         @functools.wraps(handler)
@@ -177,7 +181,7 @@ def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, bo
             return json_response(result, pretty="text/html" in request.headers.get("accept", ""))
 
         async def handle(request: Request, db: AsyncSession, state, raw_body: Any):
-            auth = await parse_auth(request, db, state)
+            auth = await parse_auth(request, db, state, load_user=load_user)
             if access is not None:
                 if auth is None:
                     raise E.access_type_required()

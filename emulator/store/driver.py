@@ -14,6 +14,16 @@ from typing import Any
 
 import aiosqlite
 
+# Bumped by every call that may change stored data (any statement but a SELECT, commits, rollbacks, work run on the
+# raw connection such as a snapshot restore): read caches (emulator/store/read_cache.py) keep a value only while it
+# stays the same. One counter for the process: an embedded emulator's writes also drop another's caches (harmless).
+writes = 0
+
+
+def _note_write() -> None:
+    global writes
+    writes += 1
+
 
 class OneTripCursor:
     def __init__(self, conn: "OneTripConnection") -> None:
@@ -28,6 +38,8 @@ class OneTripCursor:
         await self.close()
 
     def _run(self, method: str, sql: str, parameters: Any) -> list:
+        if method != "execute" or not sql.startswith("SELECT"):
+            _note_write()
         if self._cursor is None:
             self._cursor = self._conn._conn.cursor()
         getattr(self._cursor, method)(sql, parameters)
@@ -82,6 +94,8 @@ class OneTripConnection(aiosqlite.Connection):
     async def _execute(self, fn, *args, **kwargs):
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
+        if getattr(fn, "__func__", None) is not OneTripCursor._run:  # commit, rollback, raw work: counted as writes
+            _note_write()  # (a cursor's statement is counted in _run, by its SQL)
         return fn(*args, **kwargs)
 
     def __await__(self):

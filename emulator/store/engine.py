@@ -16,6 +16,7 @@ from sqlalchemy.pool import StaticPool
 
 from emulator.store import driver
 from emulator.store.models import Base, Meta, OAuthAccount, User
+from emulator.store.read_cache import ReadCache
 
 T = TypeVar("T")
 
@@ -98,6 +99,7 @@ class Database:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._turn = asyncio.Lock()
+        self.reads = ReadCache()  # renders of stored rows, valid until the next write
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -15,6 +15,7 @@ from emulator.clock import now_millis
 from emulator.domain.projects.projects import ProjectView
 from emulator.errors import E, StatusError
 from emulator.store import match
+from emulator.store.read_cache import ReadCache
 from emulator.store.models import ContactChannel, OAuthAccount, RefreshToken, Team, TeamMember, User
 
 CLIENT_USER_FIELDS = (
@@ -96,6 +97,22 @@ async def render(db: AsyncSession, user: User, project: ProjectView) -> dict[str
     if "oauth_accounts" in inspect(user).unloaded:  # a user created, or whose accounts changed, in this request
         await db.refresh(user, ["oauth_accounts"])
     return server_shape(user, project, team)
+
+
+async def render_cached(db: AsyncSession, reads: ReadCache, project: ProjectView, user_id: str) -> dict[str, Any] | None:
+    """A user's server shape, None if the project has no such user; kept in `reads` until the next write (or a new
+    config). The dict is shared between requests: callers must not change it."""
+    key = ("user", user_id)
+    hit = reads.get(key)
+    if hit is not None and hit[0] == project.id and hit[1] is project.config:
+        return hit[2]
+    version = reads.version()
+    user = await get(db, project, user_id)
+    if user is None:
+        return None
+    shape = await render(db, user, project)
+    reads.put(key, (project.id, project.config, shape), version)
+    return shape
 
 
 async def get(db: AsyncSession, project: ProjectView, user_id: str) -> User | None:
