@@ -235,19 +235,19 @@ async def create_message(db: AsyncSession, project_id: str, event_type: str, pay
                          channels: list[str] | None = None) -> WebhookMessage:
     """Store a message and a delivery to each endpoint that takes it; they go out when `db` commits."""
     now = now_millis()
+    receivers = await endpoints(db, project_id, config)  # before adding the message: its query need not flush it
     msg = WebhookMessage(id=new_id("msg"), project_id=project_id, event_type=event_type, event_id=event_id,
                          channels=channels, payload=payload, created_at_millis=now)
     db.add(msg)
     jobs = []
-    for ep in await endpoints(db, project_id, config):
+    for ep in receivers:
         if takes(ep, event_type, channels):
             delivery = WebhookDelivery(id=new_id("dlv"), project_id=project_id, message_id=msg.id, endpoint_id=ep.id,
                                        status=SENDING, attempts_made=0, next_attempt_at_millis=now,
                                        created_at_millis=now)
             db.add(delivery)
             jobs.append(job(delivery, msg, ep))
-    await db.flush()
-    queue_after_commit(db, jobs)
+    queue_after_commit(db, jobs)  # stored with the request's next flush (at the latest its commit)
     return msg
 
 
