@@ -369,3 +369,29 @@ def test_joining_through_an_invitation_is_announced(emu, receiver):
     assert sorted((e["type"], e["data"].get("id")) for e in receiver.events("/invited", secret)) == [
         ("team_membership.created", None), ("team_permission.created", "team_member")]
     svix.endpoint.delete(emu.project_id, ep.id)
+
+
+def test_an_endpoint_added_after_events_without_any_gets_the_next_ones(receiver):
+    """Events of a project without endpoints skip the endpoint query until the endpoints table changes: an endpoint
+    created afterwards (and one restored from a snapshot) receives the very next event."""
+    folder = Path(tempfile.mkdtemp(prefix="hexclave-webhooks-none-"))
+    (folder / "hexclave.config.py").write_text("config = {}\n")
+    e = start_emulator("--data-dir", str(folder / "data"), config=folder / "hexclave.config.py", in_memory=False)
+    try:
+        e.admin_key, e.server_key = key_set(folder / "data", e.project_id)
+        server = api(e, "server")
+        for _ in range(2):  # announced to no endpoint
+            assert server.post("/users", json={"primary_email": fresh_email()}).status_code == 201
+        svix, ep, secret = new_endpoint(e, receiver, "/added-later")
+        user = server.post("/users", json={"primary_email": fresh_email()}).json()
+        assert wait_for(lambda: receiver.at("/added-later"), 10)
+        assert receiver.events("/added-later", secret)[0]["data"]["id"] == user["id"]
+        assert httpx.post(e.api + "/emulator/snapshots", json={"name": "with-endpoint"}).status_code == 201
+        svix.endpoint.delete(e.project_id, ep.id)
+        assert server.post("/users", json={"primary_email": fresh_email()}).status_code == 201  # to no endpoint
+        assert httpx.post(e.api + "/emulator/snapshots/with-endpoint/restore").status_code == 200
+        user = server.post("/users", json={"primary_email": fresh_email()}).json()
+        assert wait_for(lambda: len(receiver.at("/added-later")) >= 2, 10)
+        assert receiver.events("/added-later", secret)[1]["data"]["id"] == user["id"]
+    finally:
+        e.stop()
