@@ -119,6 +119,29 @@ def test_reset_covers_every_data_table(emu, tmp_path):
         assert db.execute("SELECT count(*) FROM users WHERE project_id != 'internal'").fetchone()[0] == 0
 
 
+def test_signed_in_user_reads_follow_restores_and_resets(emu):
+    """GET /users/me (served from a render kept until the next write) after a snapshot restore and a reset."""
+    client = {"x-stack-access-type": "client", "x-stack-project-id": emu.project_id,
+              "x-stack-publishable-client-key": emu.pck}
+    r = httpx.post(emu.api + "/auth/password/sign-up", headers=client, timeout=10,
+                   json={"email": f"me-{uuid.uuid4().hex[:8]}@example.com", "password": "pw-123456"})
+    assert r.status_code == 200, r.text
+    signed_in = {**client, "x-stack-access-token": r.json()["access_token"]}
+
+    def name():
+        r = httpx.get(emu.api + "/users/me", headers=signed_in, timeout=10)
+        return r.json()["display_name"] if r.status_code == 200 else r.headers.get("x-stack-known-error")
+
+    assert name() is None
+    assert emulator_call(emu, "POST", "/snapshots", json={"name": "before-rename"}).status_code == 201
+    assert httpx.patch(emu.api + "/users/me", headers=signed_in, json={"display_name": "Renamed"}).status_code == 200
+    assert name() == "Renamed"
+    assert emulator_call(emu, "POST", "/snapshots/before-rename/restore").json() == {"success": True}
+    assert name() is None
+    assert emulator_call(emu, "POST", "/reset").json() == {"success": True}
+    assert name() == "CANNOT_GET_OWN_USER_WITHOUT_USER"
+
+
 def test_reset_of_one_project_leaves_the_others(emu):
     a, b = new_project(emu), new_project(emu)
     client_a, client_b = server(emu, a["id"], a["secret_server_key"]), server(emu, b["id"], b["secret_server_key"])

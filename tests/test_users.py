@@ -209,6 +209,26 @@ def test_server_delete_me(emu):
     known_error(call(emu, "GET", f"/users/{t['user_id']}", access="server"), 404, "USER_NOT_FOUND")
 
 
+def test_me_shows_every_write_at_once(emu):
+    """GET /users/me is served from a render kept until the next write: each kind of write shows on the next read."""
+    t = sign_up(emu)
+    token, uid = t["access_token"], t["user_id"]
+    assert ok(me(emu, token))["display_name"] is None
+    assert ok(me(emu, token))["display_name"] is None  # read twice: the second from the kept render
+    ok(call(emu, "PATCH", "/users/me", token=token, json={"display_name": "Client Name"}))
+    assert ok(me(emu, token))["display_name"] == "Client Name"
+    ok(call(emu, "PATCH", f"/users/{uid}", access="server", json={"client_read_only_metadata": {"plan": "pro"}}))
+    assert ok(me(emu, token))["client_read_only_metadata"] == {"plan": "pro"}
+    assert ok(me(emu, token, access="server"))["client_read_only_metadata"] == {"plan": "pro"}
+    team = ok(call(emu, "POST", "/teams", access="server", json={"display_name": "Before", "creator_user_id": uid}), 201)
+    ok(call(emu, "PATCH", "/users/me", token=token, json={"selected_team_id": team["id"]}))
+    assert ok(me(emu, token))["selected_team"]["display_name"] == "Before"
+    ok(call(emu, "PATCH", f"/teams/{team['id']}", access="server", json={"display_name": "After"}))  # another table
+    assert ok(me(emu, token))["selected_team"]["display_name"] == "After"
+    ok(call(emu, "DELETE", f"/users/{uid}", access="server"))
+    known_error(me(emu, token), 400, "CANNOT_GET_OWN_USER_WITHOUT_USER")
+
+
 # ---- client cannot use /users ---------------------------------------------------------------------------------------
 
 def test_client_cannot_create_or_list(emu):

@@ -20,7 +20,7 @@ PUBLIC_CLIENT_SENTINEL = "__stack_public_client__"
 
 def header(request: Request, name: str) -> str | None:
     """A protocol header by its suffix, in the x-hexclave-* form first, then the legacy x-stack-* form."""
-    found = protocol_headers(request)
+    found = request.scope.get("hexclave.protocol_headers") or protocol_headers(request)
     value = found.get("x-hexclave-" + name)
     return found.get("x-stack-" + name) if value is None else value
 
@@ -42,8 +42,9 @@ def protocol_headers(request: Request) -> dict[str, str]:
 class Auth:
     access_type: str
     project: ProjectView
-    user: User | None
+    user: User | None  # not loaded (None) on routes declared with load_user=False: see user_id
     refresh_token_id: str | None
+    user_id: str | None = None  # the access token's user, whether or not it (still) exists
 
 
 def decode_user_token(secret: str, token: str, project_id: str) -> dict[str, Any]:
@@ -53,7 +54,8 @@ def decode_user_token(secret: str, token: str, project_id: str) -> dict[str, Any
         raise expired.error() from None
 
 
-async def parse_auth(request: Request, db: AsyncSession, state) -> Auth | None:
+async def parse_auth(request: Request, db: AsyncSession, state, *, load_user: bool = True) -> Auth | None:
+    """`load_user=False`: the signed-in user is not read from the store (the route reads what it needs of them)."""
     keys = {t: header(request, h) for t, h in KEY_HEADERS.items()}
     admin_token = header(request, "admin-access-token")
     access_type = header(request, "access-type")
@@ -92,11 +94,13 @@ async def parse_auth(request: Request, db: AsyncSession, state) -> Auth | None:
         raise E.branch_does_not_exist(branch_id)
 
     user = None
-    if claims is not None:
+    if claims is not None and load_user:
         user = await db.get(User, claims["sub"])
         if user is not None and user.project_id != project.id:
             user = None
-    return Auth(access_type, project, user, claims["refresh_token_id"] if claims else None)
+    if claims is None:
+        return Auth(access_type, project, None, None)
+    return Auth(access_type, project, user, claims["refresh_token_id"], claims["sub"])
 
 
 async def _check_keys(request: Request, db: AsyncSession, state, project: ProjectView, access_type: str,

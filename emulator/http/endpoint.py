@@ -145,13 +145,19 @@ class EndpointSpec:
 
 def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, body: v.Schema | None = None,
              query: v.Schema | None = None, params: v.Schema | None = None, user_required: bool = False,
-             ) -> Callable[[Handler], Route]:
+             load_user: bool = True, ahead: Callable[[Any, Any], None] | None = None) -> Callable[[Handler], Route]:
     """Declare an API route. `access=None` means the route works without project authentication.
 
+    `load_user=False`: the signed-in user is not loaded into `ctx.user` (None); the handler reads what it needs
+    through `ctx.auth.user_id`. Only for routes with no `me` field and no `user_required`.
+    `ahead(raw_body, state)` starts work the request will likely need (on a worker thread) before it waits for its
+    database turn; it must not fail or answer: the request's checks all come after it, in their usual order.
     `body` is a schema, or a function of the access type giving one (client and server see different fields).
     `user_required` reports a missing signed-in user the way the reference's schemas do."""
     query = query or v.Obj({})
     params = params or v.Obj({})
+    assert load_user or not (user_required or callable(body) or any(
+        isinstance(f, UserIdOrMe) for s in (query, params, body) if isinstance(s, v.Obj) for f in s.fields.values()))
 
     def decorate(handler: Handler) -> Route:
         @functools.wraps(handler)
@@ -159,6 +165,8 @@ def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, bo
             state = request.app.state.emu
             try:
                 raw_body = await parse_body(request)
+                if ahead is not None:
+                    ahead(raw_body, state)
                 async with state.db.session() as db:
                     try:
                         result = await handle(request, db, state, raw_body)
@@ -177,7 +185,7 @@ def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, bo
             return json_response(result, pretty="text/html" in request.headers.get("accept", ""))
 
         async def handle(request: Request, db: AsyncSession, state, raw_body: Any):
-            auth = await parse_auth(request, db, state)
+            auth = await parse_auth(request, db, state, load_user=load_user)
             if access is not None:
                 if auth is None:
                     raise E.access_type_required()

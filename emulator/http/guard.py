@@ -54,13 +54,23 @@ class RequestGuard:
     def __init__(self, app, public_hosts: tuple[str, ...] = ()):
         self.app = app
         self.public_hosts = {h.lower().strip("[]") for h in public_hosts if h}
+        self._host_headers: dict[bytes, bool] = {}
 
     def _known(self, host: str) -> bool:
         return is_loopback_name(host) or host.lower().rstrip(".") in self.public_hosts
 
+    def _known_host_header(self, host: bytes) -> bool:
+        """_known for a Host header, remembered: a client sends the same one on every request."""
+        known = self._host_headers.get(host)
+        if known is None:
+            known = self._known(_host_name(host.decode("latin-1")))
+            if len(self._host_headers) < 64:  # names seen; a flood of made-up ones is simply not remembered
+                self._host_headers[host] = known
+        return known
+
     def refusal(self, scope, headers: dict[bytes, bytes]) -> tuple[int, str] | None:
         host = headers.get(b"host")
-        if host is not None and not self._known(_host_name(host.decode("latin-1"))):
+        if host is not None and not self._known_host_header(host):
             return 403, (f"Host {host.decode('latin-1')!r} is not allowed: the emulator answers to loopback names "
                          "(localhost, 127.0.0.1, [::1]) and to the hosts in HEXCLAVE_PUBLIC_HOST.\n")
         length = headers.get(b"content-length", b"0")

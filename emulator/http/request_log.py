@@ -19,19 +19,20 @@ class RequestLog:
         self.print_format = print_format  # None, "text" or "json"
         self._ids = itertools.count(1)
 
-    def add(self, entry: dict) -> None:
-        entry["id"] = next(self._ids)
-        self.entries.append(entry)
+    def add(self, record: "Record") -> None:
+        record.id = next(self._ids)
+        self.entries.append(record)
         if self.print_format == "json":
-            print(json.dumps({k: v for k, v in entry.items() if k not in ("request", "response")}), flush=True)
+            print(json.dumps({k: v for k, v in record.entry().items() if k not in ("request", "response")}), flush=True)
         elif self.print_format == "text":
-            print(text_line(entry), flush=True)
+            print(text_line(record.entry()), flush=True)
 
     def select(self, *, project_id: str | None = None, status: str | None = None, path: str | None = None,
                limit: int = 100) -> list[dict]:
         """Newest first. `status`: "404", or a class like "4xx"; `path`: a part of the path."""
         found = []
-        for entry in reversed(self.entries):
+        for record in reversed(self.entries):
+            entry = record.entry()
             if project_id and entry["project_id"] != project_id:
                 continue
             if status and not (str(entry["status"]) == status or
@@ -57,10 +58,56 @@ def text_line(entry: dict) -> str:
     return " ".join(parts)
 
 
-def _body(chunks: list[bytes]) -> str:
-    raw = b"".join(chunks)
-    text = raw[:BODY_LIMIT].decode("utf-8", errors="replace")
-    return text + (f"\n… ({len(raw) - BODY_LIMIT} more bytes)" if len(raw) > BODY_LIMIT else "")
+def _clip(chunks: list[bytes]) -> tuple[bytes, int]:
+    """The first BODY_LIMIT bytes of a body, and its whole length (one captured chunk may be far larger)."""
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return raw[:BODY_LIMIT], len(raw)
+
+
+def _body(clip: tuple[bytes, int]) -> str:
+    raw, size = clip
+    text = raw.decode("utf-8", errors="replace")
+    return text + (f"\n… ({size - BODY_LIMIT} more bytes)" if size > BODY_LIMIT else "")
+
+
+def _headers(raw) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+
+
+class Record:
+    """One logged request as it was captured; turned into its entry (a dict of text) only when read or printed,
+    since most entries are never read."""
+    __slots__ = ("id", "ended", "method", "path", "query", "status", "duration", "request_headers", "request_body",
+                 "response_headers", "response_body", "_entry")
+
+    def __init__(self, ended: float, method: str, path: str, query: bytes, status: int, duration: float,
+                 request_headers, request_chunks: list[bytes], response_headers, response_chunks: list[bytes]) -> None:
+        self.id = 0
+        self.ended, self.method, self.path, self.query, self.status, self.duration = \
+            ended, method, path, query, status, duration
+        self.request_headers, self.request_body = request_headers, _clip(request_chunks)
+        self.response_headers, self.response_body = response_headers, _clip(response_chunks)
+        self._entry: dict | None = None
+
+    def entry(self) -> dict:
+        if self._entry is None:
+            headers, answer = _headers(self.request_headers), _headers(self.response_headers)
+
+            def header(name: str) -> str | None:
+                return headers.get(f"x-stack-{name}") or headers.get(f"x-hexclave-{name}")
+
+            self._entry = {
+                "time": datetime.fromtimestamp(self.ended, timezone.utc).isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+                "method": self.method, "path": self.path, "query": self.query.decode("latin-1"),
+                "status": self.status, "duration_ms": round(self.duration * 1000, 2),
+                "project_id": header("project-id"), "access_type": header("access-type"),
+                "known_error": answer.get("x-stack-known-error"),
+                "request": {"headers": headers, "body": _body(self.request_body)},
+                "response": {"headers": answer, "body": _body(self.response_body)},
+                "id": self.id,
+            }
+        return self._entry
 
 
 class RequestLogMiddleware:
@@ -76,10 +123,9 @@ class RequestLogMiddleware:
             return await self.app(scope, receive, send)
         log: RequestLog = scope["app"].state.emu.request_log
         started = time.perf_counter()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         request_chunks: list[bytes] = []
         response_chunks: list[bytes] = []
-        answer: dict = {"status": 500, "headers": {}}
+        answer: list = [500, ()]  # status, raw headers
 
         async def receive_logged():
             message = await receive()
@@ -89,9 +135,7 @@ class RequestLogMiddleware:
 
         async def send_logged(message):
             if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-                answer["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1")
-                                     for k, v in message.get("headers", [])}
+                answer[0], answer[1] = message["status"], message.get("headers", ())
             elif message["type"] == "http.response.body" and sum(map(len, response_chunks)) <= BODY_LIMIT:
                 response_chunks.append(message.get("body", b""))
             await send(message)
@@ -99,15 +143,6 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive_logged, send_logged)
         finally:
-            def header(name: str) -> str | None:
-                return headers.get(f"x-stack-{name}") or headers.get(f"x-hexclave-{name}")
-
-            log.add({
-                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "method": scope["method"], "path": path, "query": scope.get("query_string", b"").decode("latin-1"),
-                "status": answer["status"], "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "project_id": header("project-id"), "access_type": header("access-type"),
-                "known_error": answer["headers"].get("x-stack-known-error"),
-                "request": {"headers": headers, "body": _body(request_chunks)},
-                "response": {"headers": answer["headers"], "body": _body(response_chunks)},
-            })
+            log.add(Record(time.time(), scope["method"], path, scope.get("query_string", b""), answer[0],
+                           time.perf_counter() - started, scope["headers"], request_chunks, answer[1],
+                           response_chunks))

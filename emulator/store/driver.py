@@ -9,10 +9,36 @@ through `async_creator`, and it still awaits every call.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
 
 import aiosqlite
+
+# Bumped by every call that may change stored data (any statement but a SELECT, commits, rollbacks, work run on the
+# raw connection such as a snapshot restore): read caches (emulator/store/read_cache.py) keep a value only while it
+# stays the same. One counter for the process: an embedded emulator's writes also drop another's caches (harmless).
+writes = 0
+# Finer, per table: a plain INSERT or UPDATE bumps its table's count; anything else that may change data beyond the
+# table it names bumps `everything`: DELETEs (foreign keys cascade), INSERT OR REPLACE, DDL, rollbacks, snapshot
+# restores and resets. So table_version() changes whenever that table may have.
+table_writes: dict[str, int] = {}
+everything = 0
+_TABLE = re.compile(r'(?:INSERT INTO|UPDATE) "?(\w+)')
+
+
+def table_version(table: str) -> tuple[int, int]:
+    return everything, table_writes.get(table, 0)
+
+
+def _note_write(sql: str | None = None) -> None:
+    global writes, everything
+    writes += 1
+    found = _TABLE.match(sql) if sql is not None else None
+    if found is None:
+        everything += 1
+    else:
+        table_writes[found[1]] = table_writes.get(found[1], 0) + 1
 
 
 class OneTripCursor:
@@ -28,6 +54,8 @@ class OneTripCursor:
         await self.close()
 
     def _run(self, method: str, sql: str, parameters: Any) -> list:
+        if method != "execute" or not sql.startswith("SELECT"):
+            _note_write(sql)
         if self._cursor is None:
             self._cursor = self._conn._conn.cursor()
         getattr(self._cursor, method)(sql, parameters)
@@ -82,6 +110,12 @@ class OneTripConnection(aiosqlite.Connection):
     async def _execute(self, fn, *args, **kwargs):
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
+        if getattr(fn, "__func__", None) is not OneTripCursor._run:  # commit, rollback, raw work: counted as writes
+            if fn != self._conn.commit:  # (a commit changes nothing a reader of this connection had not seen)
+                _note_write()  # (a cursor's statement is counted in _run, by its SQL)
+            else:
+                global writes
+                writes += 1
         return fn(*args, **kwargs)
 
     def __await__(self):

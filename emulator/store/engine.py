@@ -16,6 +16,7 @@ from sqlalchemy.pool import StaticPool
 
 from emulator.store import driver, schema
 from emulator.store.models import Base, Meta, OAuthAccount, User
+from emulator.store.read_cache import ReadCache
 
 T = TypeVar("T")
 
@@ -109,11 +110,23 @@ class Database:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._turn = asyncio.Lock()
+        self.reads = ReadCache()  # renders of stored rows, valid until the next write
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._turn, self._sessions() as db:
-            yield db
+        async with self._turn:
+            db = self._sessions()
+            try:
+                yield db
+            finally:
+                # A session that never began a transaction nor holds objects (a request answered from caches) has
+                # nothing to close: closing it anyway costs a task and a greenlet switch per request. It still yields
+                # once, as closing did: without that yield a request answered from caches never lets the loop turn,
+                # and under 50 connections the slowest 1 % waited 6-10x longer (p99 420-520 ms instead of 50-80 ms).
+                if db.in_transaction() or db.identity_map or db.new:
+                    await db.close()
+                else:
+                    await asyncio.sleep(0)
 
     async def run_on_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` on the store's sqlite3 connection, in its thread, between sessions (snapshots, export)."""

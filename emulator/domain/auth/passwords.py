@@ -1,7 +1,9 @@
 """Password hashes: real bcrypt, at a low cost by default so the emulator stays fast."""
 from __future__ import annotations
 
+import asyncio
 import re
+from contextvars import ContextVar
 
 import bcrypt
 
@@ -17,6 +19,28 @@ def _bytes(password: str) -> bytes:
 
 def hash_password(password: str, rounds: int) -> str:
     return bcrypt.hashpw(_bytes(password), bcrypt.gensalt(rounds)).decode()
+
+
+# A hash started on a worker thread for the current request: (password, rounds, future).
+_ahead: ContextVar[tuple[str, int, asyncio.Future] | None] = ContextVar("password_hash_ahead", default=None)
+
+
+def hash_ahead(password: str, rounds: int) -> None:
+    """Start hashing a password the request is about to store, on a worker thread, before the request waits for its
+    database turn: bcrypt releases the GIL, so the other core hashes while this one serves the request's database
+    work and other requests. `hash_password_soon` takes the result."""
+    future = asyncio.get_running_loop().run_in_executor(None, hash_password, password, rounds)
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a hash never taken is no error to log
+    _ahead.set((password, rounds, future))
+
+
+async def hash_password_soon(password: str, rounds: int) -> str:
+    """hash_password, taking the hash `hash_ahead` started for this request if it was for this password."""
+    ahead = _ahead.get()
+    if ahead is not None and ahead[0] == password and ahead[1] == rounds:
+        _ahead.set(None)
+        return await ahead[2]
+    return hash_password(password, rounds)
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:

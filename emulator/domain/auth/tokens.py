@@ -21,7 +21,9 @@ CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"  # lowercase Crockford base32: no
 
 def random_token(length: int = 45) -> str:
     """The platform's opaque secrets (refresh tokens, codes, key bodies): 45 lowercase Crockford-base32 chars."""
-    return "".join(secrets.choice(CROCKFORD) for _ in range(length))
+    # One random byte per character, its low 5 bits picking the letter: as uniform as secrets.choice (256 is a
+    # multiple of 32), without a Python call per character.
+    return "".join([CROCKFORD[b & 31] for b in secrets.token_bytes(length)])
 
 
 def _b64url(data: bytes) -> str:

@@ -6,15 +6,17 @@ from typing import Any
 
 from sqlalchemy import and_, delete, exists, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from emulator.domain.auth import passkeys
 from emulator.domain.teams import permissions, teams
 from emulator.domain.webhooks import webhooks
-from emulator.domain.auth.passwords import check_imported_hash, hash_password
+from emulator.domain.auth.passwords import check_imported_hash, hash_password_soon
 from emulator.clock import now_millis
 from emulator.domain.projects.projects import ProjectView
 from emulator.errors import E, StatusError
 from emulator.store import match
+from emulator.store.read_cache import ReadCache
 from emulator.store.models import ContactChannel, OAuthAccount, RefreshToken, Team, TeamMember, User
 
 CLIENT_USER_FIELDS = (
@@ -98,6 +100,22 @@ async def render(db: AsyncSession, user: User, project: ProjectView) -> dict[str
     return server_shape(user, project, team)
 
 
+async def render_cached(db: AsyncSession, reads: ReadCache, project: ProjectView, user_id: str) -> dict[str, Any] | None:
+    """A user's server shape, None if the project has no such user; kept in `reads` until the next write (or a new
+    config). The dict is shared between requests: callers must not change it."""
+    key = ("user", user_id)
+    hit = reads.get(key)
+    if hit is not None and hit[0] == project.id and hit[1] is project.config:
+        return hit[2]
+    version = reads.version()
+    user = await get(db, project, user_id)
+    if user is None:
+        return None
+    shape = await render(db, user, project)
+    reads.put(key, (project.id, project.config, shape), version)
+    return shape
+
+
 async def get(db: AsyncSession, project: ProjectView, user_id: str) -> User | None:
     user = await db.get(User, user_id)
     return user if user is not None and user.project_id == project.id else None
@@ -179,7 +197,8 @@ SIMPLE_FIELDS = ("profile_image_url", "client_metadata", "client_read_only_metad
 async def apply_update(db: AsyncSession, project: ProjectView, user: User, data: dict[str, Any], *, rounds: int,
                        keep_session_id: str | None = None) -> None:
     """Apply validated fields of a create or update body to a user."""
-    not_stored_yet = inspect(user).pending  # a user being created: no sessions, nothing else refers to it yet
+    state = inspect(user)
+    not_stored_yet = state.transient or state.pending  # a user being created: no sessions, nothing refers to it yet
     if "password" in data and "password_hash" in data:
         raise StatusError(400, "Cannot set both password and password_hash at the same time.")
     if data.get("otp_auth_enabled") and not project.config["auth"]["otp"]["allowSignIn"]:
@@ -216,7 +235,7 @@ async def apply_update(db: AsyncSession, project: ProjectView, user: User, data:
         if data.get("password") is not None or data.get("password_hash") is not None:
             _check_password_allowed(project)
         if data.get("password") is not None:
-            user.password_hash = hash_password(data["password"], rounds)
+            user.password_hash = await hash_password_soon(data["password"], rounds)
         elif data.get("password_hash") is not None:
             user.password_hash = check_imported_hash(data["password_hash"])
         else:
@@ -246,9 +265,13 @@ async def create(db: AsyncSession, project: ProjectView, data: dict[str, Any], *
     user = User(id=user_id or str(uuid.uuid4()), project_id=project.id, signed_up_at_millis=now, last_active_at_millis=now,
                 is_anonymous=bool(data.get("is_anonymous", False)), otp_auth_enabled=False, passkey_auth_enabled=False,
                 restricted_by_admin=False, contact_channels=[])
-    db.add(user)
+    # Added to the session once complete: the queries apply_update makes (e-mail uniqueness) then do not flush a
+    # half-made user first, and the user and its contact channel are inserted in one flush.
     await apply_update(db, project, user, {k: v for k, v in data.items() if k != "is_anonymous"}, rounds=rounds)
+    db.add(user)
     await db.flush()
+    if not data.get("oauth_providers"):
+        set_committed_value(user, "oauth_accounts", [])  # just inserted: none can exist (render needs no query)
     for provider in data.get("oauth_providers") or []:  # server create may bring the user's OAuth accounts along
         if provider["id"] not in project.config["auth"]["oauth"]["providers"]:
             raise StatusError(400, f"OAuth provider {provider['id']} not found")

@@ -8,7 +8,8 @@ from emulator.domain.mail import emails
 from emulator.domain.oauth import oauth
 from emulator.domain.users import users
 from emulator.domain.users.contact_channels import send_verification
-from emulator.domain.auth.passwords import MAX_LENGTH, check_strength, hash_password, verify_password
+from emulator.domain.auth.passwords import (MAX_LENGTH, MIN_LENGTH, check_strength, hash_ahead, hash_password,
+                                           verify_password)
 from emulator.domain.projects.projects import is_trusted_url
 from emulator.domain.auth.sign_up import SignUpMethod, sign_up
 from emulator.errors import E, StatusError
@@ -34,9 +35,16 @@ def require_password_auth(ctx: Ctx) -> None:
         raise E.password_authentication_not_enabled()
 
 
+def _hash_new_password(raw_body, state) -> None:
+    """A sign-up's password is hashed on a worker thread while the request waits for and uses the database."""
+    password = raw_body.get("password") if isinstance(raw_body, dict) else None
+    if isinstance(password, str) and MIN_LENGTH <= len(password) <= MAX_LENGTH:
+        hash_ahead(password, state.settings.bcrypt_rounds)
+
+
 @api("/auth/password/sign-up", "POST", body=v.Obj({
     "email": v.Email(strict=True, required=True), "password": PASSWORD,
-    "verification_callback_url": v.Url(), **BOT_FIELDS}, required=True))
+    "verification_callback_url": v.Url(), **BOT_FIELDS}, required=True), ahead=_hash_new_password)
 async def password_sign_up(ctx: Ctx):
     body = ctx.body
     require_password_auth(ctx)
