@@ -5,6 +5,7 @@ then `me` is resolved, then params/query/body are validated (all messages at onc
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -145,13 +146,14 @@ class EndpointSpec:
 
 def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, body: v.Schema | None = None,
              query: v.Schema | None = None, params: v.Schema | None = None, user_required: bool = False,
-             load_user: bool = True, ahead: Callable[[Any, Any], None] | None = None) -> Callable[[Handler], Route]:
+             load_user: bool = True, ahead: Callable[[Any, Any], Any] | None = None) -> Callable[[Handler], Route]:
     """Declare an API route. `access=None` means the route works without project authentication.
 
     `load_user=False`: the signed-in user is not loaded into `ctx.user` (None); the handler reads what it needs
     through `ctx.auth.user_id`. Only for routes with no `me` field and no `user_required`.
     `ahead(raw_body, state)` starts work the request will likely need (on a worker thread) before it waits for its
-    database turn; it must not fail or answer: the request's checks all come after it, in their usual order.
+    database turn, and returns its future (or None); it must not fail or answer: the request's checks all come after
+    it, in their usual order.
     `body` is a schema, or a function of the access type giving one (client and server see different fields).
     `user_required` reports a missing signed-in user the way the reference's schemas do."""
     query = query or v.Obj({})
@@ -166,7 +168,12 @@ def endpoint(path: str, method: str, *, access: tuple[str, ...] | None = ANY, bo
             try:
                 raw_body = await parse_body(request)
                 if ahead is not None:
-                    ahead(raw_body, state)
+                    started = ahead(raw_body, state)
+                    # While other requests hold the database, this one waits for its worker-thread work first: it
+                    # would wait for its turn anyway, and then holds the turn only for what needs it. (An idle
+                    # database is used at once: the work then overlaps the request's own database work.)
+                    if started is not None and state.db.busy():
+                        await asyncio.wait([started])
                 async with state.db.session() as db:
                     try:
                         result = await handle(request, db, state, raw_body)

@@ -112,6 +112,10 @@ class Database:
         self._turn = asyncio.Lock()
         self.reads = ReadCache()  # renders of stored rows, valid until the next write
 
+    def busy(self) -> bool:
+        """Whether a session is open now (a new one would wait for its turn)."""
+        return self._turn.locked()
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self._turn:

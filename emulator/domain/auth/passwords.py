@@ -25,13 +25,14 @@ def hash_password(password: str, rounds: int) -> str:
 _ahead: ContextVar[tuple[str, int, asyncio.Future] | None] = ContextVar("password_hash_ahead", default=None)
 
 
-def hash_ahead(password: str, rounds: int) -> None:
+def hash_ahead(password: str, rounds: int) -> asyncio.Future:
     """Start hashing a password the request is about to store, on a worker thread, before the request waits for its
     database turn: bcrypt releases the GIL, so the other core hashes while this one serves the request's database
     work and other requests. `hash_password_soon` takes the result."""
     future = asyncio.get_running_loop().run_in_executor(None, hash_password, password, rounds)
     future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a hash never taken is no error to log
     _ahead.set((password, rounds, future))
+    return future
 
 
 async def hash_password_soon(password: str, rounds: int) -> str:

@@ -35,11 +35,12 @@ def require_password_auth(ctx: Ctx) -> None:
         raise E.password_authentication_not_enabled()
 
 
-def _hash_new_password(raw_body, state) -> None:
+def _hash_new_password(raw_body, state):
     """A sign-up's password is hashed on a worker thread while the request waits for and uses the database."""
     password = raw_body.get("password") if isinstance(raw_body, dict) else None
     if isinstance(password, str) and MIN_LENGTH <= len(password) <= MAX_LENGTH:
-        hash_ahead(password, state.settings.bcrypt_rounds)
+        return hash_ahead(password, state.settings.bcrypt_rounds)
+    return None
 
 
 @api("/auth/password/sign-up", "POST", body=v.Obj({
