@@ -20,7 +20,7 @@ PUBLIC_CLIENT_SENTINEL = "__stack_public_client__"
 
 def header(request: Request, name: str) -> str | None:
     """A protocol header by its suffix, in the x-hexclave-* form first, then the legacy x-stack-* form."""
-    found = request.scope.get("hexclave.protocol_headers") or protocol_headers(request)
+    found = protocol_headers(request)
     value = found.get("x-hexclave-" + name)
     return found.get("x-stack-" + name) if value is None else value
 

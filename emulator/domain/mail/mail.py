@@ -441,10 +441,8 @@ async def add(db: AsyncSession, bus: MailBus, message: EmailMessage) -> EmailMes
     """Insert a prepared message; the bus hears of it when `db` commits."""
     # A plain INSERT (the ORM's unit of work costs more than the rest of storing), then the object joins the
     # session as an already persistent row.
-    await db.execute(_INSERT, [_row(message)])
-    make_transient_to_detached(message)
+    await add_caught(db, bus, [message])
     db.add(message)
-    db.info.setdefault(_PENDING, []).append((bus, message))
     return message
 
 

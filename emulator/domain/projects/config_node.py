@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from emulator.domain.projects.config_process import ConfigRunError, kill_group
+from emulator.domain.projects.config_process import ConfigRunError, kill_group, too_slow
 
 LOADER = Path(__file__).resolve().parent / "config_loader.mjs"
 SUFFIXES = (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs")
@@ -46,8 +46,7 @@ def run(path: Path, timeout: float) -> Any:
             child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             kill_group(child)
-            raise ConfigRunError(None, f"the file ran for more than {timeout:g} s (a config file must finish "
-                                       "quickly; HEXCLAVE_CONFIG_LOAD_TIMEOUT sets the limit)") from None
+            raise too_slow(timeout) from None
         try:
             answer = json.loads(result.read_text(encoding="utf-8"))
         except (OSError, ValueError):

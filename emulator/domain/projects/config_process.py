@@ -1,8 +1,8 @@
 """Running a hexclave.config.py in a child process, so that whatever it does cannot stop or stall the emulator.
 
 A config file is the user's Python: it may raise, call sys.exit() or os._exit(), loop or sleep for seconds. The
-emulator runs it with `python -m emulator.domain.projects.config_process FILE`, waits at most a time limit, and gets back
-either the `config` value as JSON or where and why the file failed. Only the standard library is imported here.
+emulator runs it with `python -m emulator.domain.projects.config_process FILE`, waits at most a time limit, and gets
+back either the `config` value as JSON or where and why the file failed. Only the standard library is imported here.
 """
 from __future__ import annotations
 
@@ -33,8 +33,7 @@ def run(path: Path, timeout: float) -> Any:
         out, _ = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_group(child)
-        raise ConfigRunError(None, f"the file ran for more than {timeout:g} s (a config file must finish quickly; "
-                                   "HEXCLAVE_CONFIG_LOAD_TIMEOUT sets the limit)") from None
+        raise too_slow(timeout) from None
     try:
         answer = json.loads(out)
     except ValueError:
@@ -43,6 +42,11 @@ def run(path: Path, timeout: float) -> Any:
     if "error" in answer:
         raise ConfigRunError(answer.get("line"), answer["error"])
     return answer["config"]
+
+
+def too_slow(timeout: float) -> ConfigRunError:
+    return ConfigRunError(None, f"the file ran for more than {timeout:g} s (a config file must finish quickly; "
+                                "HEXCLAVE_CONFIG_LOAD_TIMEOUT sets the limit)")
 
 
 def kill_group(child: subprocess.Popen) -> None:

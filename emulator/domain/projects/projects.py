@@ -211,7 +211,8 @@ def _matches_domain(url, base_url: str) -> bool:
 
 
 def is_localhost(hostname: str) -> bool:
-    return hostname == "localhost" or hostname.endswith(".localhost") or re.fullmatch(r"127\.\d+\.\d+\.\d+", hostname) is not None
+    return (hostname == "localhost" or hostname.endswith(".localhost")
+            or re.fullmatch(r"127\.\d+\.\d+\.\d+", hostname) is not None)
 
 
 def is_trusted_url(config: dict[str, Any], url: str) -> bool:
@@ -225,13 +226,5 @@ def is_trusted_url(config: dict[str, Any], url: str) -> bool:
         return False
     if config["domains"]["allowLocalhost"] and is_localhost(parsed.hostname):
         return True
-    return any(_matches_domain(parsed, domain.get("baseUrl") or "")
+    return any(_matches_domain(parsed, domain["baseUrl"])
                for domain in config["domains"]["trustedDomains"].values() if domain.get("baseUrl"))
-    if config["domains"]["allowLocalhost"] and (parsed.hostname in ("localhost", "127.0.0.1", "::1")
-                                                or parsed.hostname.endswith(".localhost")):
-        return True
-    for domain in config["domains"]["trustedDomains"].values():
-        base = urlparse(domain.get("baseUrl") or "")
-        if base.scheme == parsed.scheme and fnmatch(parsed.netloc, base.netloc):
-            return True
-    return False
