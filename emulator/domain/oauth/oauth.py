@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain.oauth import oauth_sim as sim
@@ -219,7 +219,7 @@ async def _merge_strategy(db: AsyncSession, project: ProjectView, email: str, em
         ContactChannel, ContactChannel.user_id == User.id).where(
         ContactChannel.project_id == project.id, ContactChannel.type == "email",
         ContactChannel.value == users.normalize_email(email),
-        ContactChannel.used_for_auth.is_(True)))).first()
+        ContactChannel.used_for_auth == true()))).first()  # a literal, as in users.find_by_auth_email
     if existing is None:
         return None, True
     strategy = project.config["auth"]["oauth"]["accountMergeStrategy"]

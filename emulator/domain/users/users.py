@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, inspect, or_, select
+from sqlalchemy import and_, delete, exists, inspect, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -129,10 +129,13 @@ async def require(db: AsyncSession, project: ProjectView, user_id: str) -> User:
 
 
 async def find_by_auth_email(db: AsyncSession, project_id: str, email: str) -> User | None:
+    # `used_for_auth = 1` written as a literal (true()): SQLite uses the partial unique index on
+    # (project_id, type, value) only when the query states its condition; with `IS 1` or a bound 1 it scanned the
+    # project's every contact channel, so sign-up and sign-in slowed as users were added.
     row = (await db.execute(
         select(ContactChannel.user_id).where(ContactChannel.project_id == project_id, ContactChannel.type == "email",
                                              ContactChannel.value == normalize_email(email),
-                                             ContactChannel.used_for_auth.is_(True)))).first()
+                                             ContactChannel.used_for_auth == true()))).first()
     return await db.get(User, row[0]) if row else None
 
 
