@@ -2,6 +2,9 @@
 
 Run from the repository root:  python bench/run.py
 
+Beside each figure it gives the bare stack's (bench/bare_stack.py) and, for sign-up, the floor's (bench/floor.py:
+the least a sign-up costs on the emulator's own stack, with nothing of the platform's behaviour around it).
+
 Not a test: it prints a table of figures (with the targets next to them) and writes
 the same figures to bench/results.json, overwritten on each run. Everything talks to
 127.0.0.1 only; every emulator it starts is stopped before it exits, also on error.
@@ -266,6 +269,23 @@ class BareStack(Emulator):
         return [sys.executable, str(Path(__file__).resolve().parent / "bare_stack.py"), str(self.port)]
 
 
+class Floor(Emulator):
+    """The floor: bench/floor.py, the least a sign-up costs on the emulator's stack, its rows written one way."""
+
+    READY_PATH = "/"
+    BANNER_END = "\0"
+
+    def __init__(self, mode: str = "orm") -> None:
+        super().__init__()
+        self.mode = mode
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(Path(__file__).resolve().parent / "floor.py"), str(self.port), self.mode]
+
+
+FLOOR_MODES = ("orm", "core", "driver")
+
+
 def import_seconds() -> float:
     """Wall time of a fresh interpreter that imports the bare stack and exits (median of IMPORT_RUNS)."""
     runs = []
@@ -452,6 +472,42 @@ def measure() -> dict:
     finally:
         bare.stop()
 
+    # (0') the floor (bench/floor.py): launch -> first completed sign-up, and sign-ups at 8 connections per way of
+    # writing the rows
+    floor_starts = []
+    for _ in range(LAUNCHES):
+        floor = Floor()
+        try:
+            floor.launch()
+            floor.wait_ready()
+            client = Client(floor.port, {})
+            try:
+                client.call("POST", "/", sign_up_body(uuid.uuid4().hex[:10], 0))
+                floor_starts.append(time.perf_counter() - floor.launched_at)
+            finally:
+                client.close()
+        finally:
+            floor.stop()
+    results["floor_launch_to_sign_up_median_s"] = statistics.median(floor_starts)
+    results["floor_sign_up_8"] = {}
+    for mode in FLOOR_MODES:
+        floor = Floor(mode)
+        try:
+            floor.launch()
+            floor.wait_ready()
+            run_id = uuid.uuid4().hex[:10]
+            client = Client(floor.port, {})
+            try:  # warm, as the emulator is when its figure is taken
+                for i in range(50):
+                    client.call("POST", "/", sign_up_body(run_id, i))
+            finally:
+                client.close()
+            results["floor_sign_up_8"][mode] = wrk(f"http://{HOST}:{floor.port}/", 8,
+                                                   {"content-type": "application/json"}, script=SIGN_UP_LUA,
+                                                   script_args=(run_id + "w",), pid=floor.pid)
+        finally:
+            floor.stop()
+
     # (1) start-up: launch -> first 200 from GET /api/v1, and -> first completed sign-up, LAUNCHES times
     starts, to_sign_up, warm_ups, stops = [], [], [], []
     for _ in range(LAUNCHES):
@@ -553,10 +609,11 @@ def report(r: dict) -> str:
         ("launch -> first 200 (median)", r["start_median_s"], "s", "start_median_s",
          f"import {r['base_import_s']:.3f} s, start {r['base_start_median_s']:.3f} s"),
         ("launch -> first completed sign-up (median)", r["launch_to_sign_up_median_s"], "s",
-         "launch_to_sign_up_median_s", ""),
+         "launch_to_sign_up_median_s", f"floor {r['floor_launch_to_sign_up_median_s']:.3f} s"),
         ("first-request warm-up (median of launches)", r["warm_up_median_ms"], "ms", "warm_up_median_ms", ""),
         ("sign-up sequential median", r["sign_up_median_ms"], "ms", "sign_up_median_ms", ""),
-        ("sign-up, 8 connections", r["sign_up_8"]["rps"], "req/s", "sign_up_8_rps", ""),
+        ("sign-up, 8 connections", r["sign_up_8"]["rps"], "req/s", "sign_up_8_rps", "floor " + ", ".join(
+            f"{mode} {figures['rps']:,.0f}" for mode, figures in r["floor_sign_up_8"].items()) + " req/s"),
         ("GET /users/me sequential median", r["users_me_median_ms"], "ms", "users_me_median_ms",
          f"{r['base_median_ms']:.2f} ms"),
         ("GET /users/me, 8 connections", r["users_me_8"]["rps"], "req/s", None, f"{b8['rps']:,.0f} req/s"),
@@ -572,7 +629,8 @@ def report(r: dict) -> str:
     limits = dict(TARGETS, start_median_s=(3 * r["base_import_s"], "s", "<="))
     checks = {}
     width = max(len(row[0]) for row in rows)
-    lines = [f"{'metric':<{width}}  {'emulator':>12}  {'target':<18}  bare stack", "-" * (width + 70)]
+    lines = [f"{'metric':<{width}}  {'emulator':>12}  {'target':<18}  bare stack (floor: bench/floor.py)",
+             "-" * (width + 70)]
     for label, value, unit, key, baseline in rows:
         target = ""
         if key:
@@ -584,7 +642,10 @@ def report(r: dict) -> str:
     lines.append("")
     lines.append("server CPU (% of one core): " + ", ".join(
         f"{k} {r[k]['server_cpu_percent']:.0f}" for k in ("base_8", "users_me_8", "users_me_50", "sign_up_8")
-        if r[k]["server_cpu_percent"] is not None))
+        if r[k]["server_cpu_percent"] is not None)
+        + "; floor sign-up: " + ", ".join(f"{mode} {figures['server_cpu_percent']:.0f}"
+                                         for mode, figures in r["floor_sign_up_8"].items()
+                                         if figures["server_cpu_percent"] is not None))
     r["targets_met"] = checks
     return "\n".join(lines)
 
