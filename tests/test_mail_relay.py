@@ -373,3 +373,35 @@ def test_platform_mail_outside_the_outbox_is_retried_too(setup, flaky_server):
     assert wait_until(relay, lambda r: r["status"] == "sent") == {
         "status": "sent", "server": f"127.0.0.1:{controller.port}", "error": None}
     assert handler.calls == 2 and handler.accepted[0].rcpt_tos == [email]
+
+
+def test_a_retry_waiting_at_a_restart_relays_the_caught_copy_again(tmp_path, flaky_server):
+    """Stopped while a relay retry waits: the restarted emulator's outbox worker relays the message it caught,
+    when the retry is due, rather than catching the email a second time."""
+    controller, handler = flaky_server("451 4.3.0 Try again later", "250 OK")
+    path = write_config({})
+    configure(path, server_config(controller.port, username=None, password=None))
+    data_dir = tmp_path / "data"
+    email = fresh()
+    emu = start_emulator("--data-dir", str(data_dir), config=path, in_memory=False)
+    try:
+        user_id = send_to_new_user(emu, email)
+        caught = inbox_message(emu, email)
+        item = wait_until(lambda: outbox_item(emu, user_id), lambda i: i["send_retries"] == 1)
+        assert item["status"] == "scheduled", item
+    finally:
+        emu.stop()
+    emu = start_emulator("--data-dir", str(data_dir), config=path, in_memory=False)
+    try:
+        time.sleep(0.5)
+        assert handler.calls == 1 and outbox_item(emu, user_id)["status"] == "scheduled"  # not before its time
+        advance_clock(emu, 61)
+        item = wait_until(lambda: outbox_item(emu, user_id), lambda i: i["status"] == "sent")
+        assert item["status"] == "sent" and item["send_retries"] == 1 and item["has_delivered"] is True, item
+        assert handler.calls == 2 and handler.accepted[0].rcpt_tos == [email]
+        assert settled_relay(emu, caught["id"])["status"] == "sent"
+        with emu.http() as h:
+            assert [m["id"] for m in h.get("/emulator/inbox/messages", params={"to": email}).json()["items"]] == [
+                caught["id"]]
+    finally:
+        emu.stop()

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from emulator.domain.mail import mail_relay
 from emulator.clock import now_millis, now_seconds
-from emulator.store.models import EmailMessage
+from emulator.store.models import EmailMessage, MailRelay
 
 log = logging.getLogger("hexclave.mail")
 
@@ -532,11 +532,34 @@ async def send(db: AsyncSession, bus: MailBus, *, project_id: str, to: list[str]
     recipients = _addresses(list(to)) or list(to)
     message = await store(db, bus, raw=raw, project_id=project_id, source="platform", envelope_to=recipients)
     if relay is not None:
-        envelope_from = relay.sender_email or (_addresses([sender]) or [""])[0]
-        job = mail_relay.Job(message.id, relay, raw, envelope_from, recipients, outbox_id, relay_attempts_before)
+        job = _relay_job(message, relay, outbox_id, relay_attempts_before)
         message.relay_at_send = mail_relay.begin(db, job)  # what the wait API and the live stream show
         db.info.setdefault(_PENDING_RELAYS, []).append((bus, job))
     return message
+
+
+async def relay_again(db: AsyncSession, bus: MailBus, message_id: str, relay: "mail_relay.Target", *,
+                      outbox_id: str, attempts_before: int) -> bool:
+    """Relay a platform message caught earlier once more, once `db` commits: an outbox email whose relay retry was
+    waiting when the emulator stopped. The inbox keeps its one copy. False when the message is no longer stored."""
+    message = await db.get(EmailMessage, message_id)
+    if message is None:
+        return False
+    job = _relay_job(message, relay, outbox_id, attempts_before)
+    row = await db.get(MailRelay, message_id)
+    if row is None:
+        mail_relay.begin(db, job)
+    else:
+        row.server, row.status, row.error, row.updated_at_millis = relay.server, "sending", None, now_millis()
+    db.info.setdefault(_PENDING_RELAYS, []).append((bus, job))
+    return True
+
+
+def _relay_job(message: EmailMessage, relay: "mail_relay.Target", outbox_id: str | None,
+               attempts_before: int) -> "mail_relay.Job":
+    envelope_from = relay.sender_email or (_addresses([message.sender]) or [""])[0]
+    return mail_relay.Job(message.id, relay, message.raw, envelope_from, list(message.recipients), outbox_id,
+                          attempts_before)
 
 
 # ---------------------------------------------------------------- JSON shapes

@@ -242,7 +242,7 @@ class Job:
 
 
 # Outbox emails whose relay is waiting to be retried by a live task: the outbox worker leaves them alone (after a
-# restart nothing waits for them any more, and the worker sends them again when their retry time comes).
+# restart nothing waits for them any more, and the worker relays their caught copy again when their retry is due).
 retrying: set[str] = set()
 
 

@@ -182,10 +182,11 @@ async def _deliver(db: AsyncSession, bus: mail.MailBus, project: ProjectView, us
                     skipped_at_millis=now_millis(), updated_at_millis=now_millis())
         return
     relay = relay_target(project)
-    await mail.send(db, bus, project_id=project.id, to=[primary.value], subject=item["subject"], html=item["html"],
-                    text=item["text"], sender=sender(project), relay=relay,
-                    extra_headers=[tuple(h) for h in item.get("_headers") or ()],
-                    outbox_id=item["id"], relay_attempts_before=item.get("send_retries") or 0)
+    message = await mail.send(db, bus, project_id=project.id, to=[primary.value], subject=item["subject"],
+                              html=item["html"], text=item["text"], sender=sender(project), relay=relay,
+                              extra_headers=[tuple(h) for h in item.get("_headers") or ()],
+                              outbox_id=item["id"], relay_attempts_before=item.get("send_retries") or 0)
+    item["_message_id"] = message.id  # a relay retry after a restart relays this copy again (_relay_again)
     done = now_millis()  # in the inbox: sent (a relay to the project's own server that fails turns it to server-error)
     item.update(status="sent", simple_status="ok", has_delivered=True, delivered_at_millis=done,
                 can_have_delivery_info=False, updated_at_millis=done, next_send_retry_at_millis=None)
@@ -297,12 +298,27 @@ async def deliver_due(db: AsyncSession, bus: mail.MailBus, project_view) -> int:
     for row in rows:
         item = dict(row.item)
         project = await project_view(db, row.project_id)
-        user = await db.get(User, item["to"]["user_id"])
         if project is None:
             continue
-        await _deliver(db, bus, project, user, item)
+        if not await _relay_again(db, bus, project, item):
+            await _deliver(db, bus, project, await db.get(User, item["to"]["user_id"]), item)
         _store(row, item)
     return len(rows)
+
+
+async def _relay_again(db: AsyncSession, bus: mail.MailBus, project: ProjectView, item: dict[str, Any]) -> bool:
+    """An email whose relay retry was waiting when the emulator stopped (no live task waits for it any more): its
+    caught copy is relayed again, rather than caught a second time. False when there is nothing to relay again."""
+    relay = relay_target(project)
+    if relay is None or not item.get("next_send_retry_at_millis") or not item.get("_message_id"):
+        return False
+    if not await mail.relay_again(db, bus, item["_message_id"], relay, outbox_id=item["id"],
+                                  attempts_before=item.get("send_retries") or 0):
+        return False  # deleted from the inbox meanwhile: caught and relayed anew
+    now = now_millis()
+    item.update(status="sending", simple_status="in-progress", next_send_retry_at_millis=None,
+                started_sending_at_millis=now, updated_at_millis=now)
+    return True
 
 
 # What a rendering adds to an item (dropped when its content is edited, to be rendered again).
