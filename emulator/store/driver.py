@@ -9,6 +9,7 @@ through `async_creator`, and it still awaits every call.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from typing import Any
@@ -117,6 +118,18 @@ class OneTripConnection(aiosqlite.Connection):
                 global writes
                 writes += 1
         return fn(*args, **kwargs)
+
+    async def run_in_thread(self, work, *args):
+        """Run `work(sqlite3_connection, *args)` on a worker thread (snapshots, export, import: long copies that
+        would otherwise stall every request). The caller holds the database's turn, so nothing else uses the
+        connection meanwhile. Counted as a write before and after, as any raw work."""
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        _note_write()
+        try:
+            return await asyncio.to_thread(work, self._conn, *args)
+        finally:
+            _note_write()
 
     def __await__(self):
         return self._open().__await__()

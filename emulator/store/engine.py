@@ -133,10 +133,10 @@ class Database:
                     await asyncio.sleep(0)
 
     async def run_on_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` on the store's sqlite3 connection, in its thread, between sessions (snapshots, export)."""
+        """Run `work` on the store's sqlite3 connection between sessions (snapshots, export), on a worker thread: the
+        loop goes on serving what needs no database meanwhile."""
         async with self._turn, self.engine.connect() as conn:
-            aio = (await conn.get_raw_connection()).driver_connection
-            return await aio._execute(work, aio._conn)
+            return await (await conn.get_raw_connection()).driver_connection.run_in_thread(work)
 
 
 def note_writes(session) -> None:
