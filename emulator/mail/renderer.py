@@ -67,7 +67,7 @@ def cache_dir() -> Path:
     return base / f"tsx-renderer-{stamp}"
 
 
-def _install(folder: Path) -> None:
+def install(folder: Path) -> None:
     """`npm ci` into `folder` once (other emulators wait on the lock file meanwhile); copies the SCRIPTS there."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
@@ -109,7 +109,7 @@ class Worker:
             if not available():
                 raise NodeUnavailable()
             folder = cache_dir()
-            await asyncio.to_thread(_install, folder)
+            await asyncio.to_thread(install, folder)
             process = await asyncio.create_subprocess_exec(
                 node_binary() or "node", str(folder / "renderer.mjs"), cwd=folder, stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, limit=256 * 1024 * 1024,

@@ -34,7 +34,7 @@ def run(path: Path, timeout: float) -> Any:
                                    "hexclave.config.py")
     folder = renderer.cache_dir()
     try:
-        renderer._install(folder)  # `npm ci` once per machine; not counted in the file's time limit
+        renderer.install(folder)  # `npm ci` once per machine; not counted in the file's time limit
     except (renderer.RenderError, OSError, subprocess.SubprocessError) as exc:
         raise ConfigRunError(None, f"could not prepare the TypeScript loader (esbuild): {exc}") from None
     with tempfile.TemporaryDirectory(prefix="hexclave-config-") as scratch:
