@@ -23,6 +23,7 @@ from emulator import __version__, environment
 from emulator.domain.projects import config as config_mod
 from emulator.domain.projects import project_admin, projects
 from emulator.domain.webhooks import webhooks
+from emulator.domain.mail import emails
 from emulator.domain.mail.mail import MailBus
 from emulator.domain.auth.sessions import TokenSigner
 from emulator.domain.webhooks.webhook_delivery import Dispatcher
@@ -167,6 +168,7 @@ async def serve(settings: Settings, *, ready: Callable[["State"], None] | None =
             raise SystemExit(f"could not serve SMTP on {settings.host}:{settings.smtp_port}: {exc.strerror or exc}")
         running.callback(smtp.close)
         settings.smtp_port = smtp.sockets[0].getsockname()[1]
+        await emails.resume_relays(database, state.mail, state.projects.view)  # relays need the SMTP address set
         if settings.mock_oauth_port:
             from emulator.http.mock_oauth_server import MockOAuthServer
 

@@ -405,3 +405,33 @@ def test_a_retry_waiting_at_a_restart_relays_the_caught_copy_again(tmp_path, fla
                 caught["id"]]
     finally:
         emu.stop()
+
+
+def test_platform_mail_waiting_for_a_retry_at_a_restart_is_relayed_after_it(tmp_path, flaky_server):
+    """Outside the outbox (a sign-in code), the retry time lived only in the stopped process: the restarted
+    emulator relays the caught copy at once."""
+    controller, handler = flaky_server("452 4.3.1 Insufficient system storage", "250 OK")
+    path = write_config({})
+    configure(path, server_config(controller.port, username=None, password=None))
+    data_dir = tmp_path / "data"
+    email = fresh()
+
+    def relay(emu, message_id):
+        with emu.http() as h:
+            return h.get(f"/emulator/inbox/messages/{message_id}").json()["relay"]
+
+    emu = start_emulator("--data-dir", str(data_dir), config=path, in_memory=False)
+    try:
+        send_sign_in_code(emu, email)
+        caught = inbox_message(emu, email)
+        assert wait_until(lambda: relay(emu, caught["id"]), lambda r: r["status"] == "retrying")["status"] == "retrying"
+    finally:
+        emu.stop()
+    emu = start_emulator("--data-dir", str(data_dir), config=path, in_memory=False)
+    try:
+        assert wait_until(lambda: relay(emu, caught["id"]), lambda r: r["status"] == "sent")["status"] == "sent"
+        assert handler.calls == 2 and handler.accepted[0].rcpt_tos == [email]
+        with emu.http() as h:
+            assert len(h.get("/emulator/inbox/messages", params={"to": email}).json()["items"]) == 1
+    finally:
+        emu.stop()

@@ -6,11 +6,14 @@ import logging
 from email.utils import formataddr
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain.mail import email_rendering, email_templates, mail, mail_relay
+from emulator.clock import now_millis
 from emulator.domain.projects.projects import ProjectView
 from emulator.mail import renderer
+from emulator.store.models import EmailMessage, EmailOutbox, MailRelay
 
 log = logging.getLogger("hexclave.mail")
 
@@ -25,6 +28,30 @@ def sender(project: ProjectView) -> str:
 
 def relay_target(project: ProjectView) -> mail_relay.Target | None:
     return mail_relay.target(project.config["emails"].get("server"))
+
+
+async def resume_relays(database, bus: mail.MailBus, project_view) -> None:
+    """At start-up: platform mail whose relay retry was waiting when the emulator stopped is relayed again now (its
+    retry time lived only in the stopped process; an outbox email's is stored, and the outbox worker resumes it
+    when due). Without a relay in the project's config any more, the relay is recorded as failed."""
+    async with database.session() as db:
+        waiting = list((await db.execute(select(MailRelay).where(MailRelay.status == "retrying"))).scalars())
+        if not waiting:
+            return
+        in_outbox = {row.item.get("_message_id") for row in (await db.execute(
+            select(EmailOutbox).where(EmailOutbox.status == "scheduled"))).scalars()}
+        for row in waiting:
+            if row.message_id in in_outbox:
+                continue
+            message = await db.get(EmailMessage, row.message_id)
+            project = await project_view(db, message.project_id) if message and message.project_id else None
+            relay = relay_target(project) if project is not None else None
+            # At least one attempt failed before (how many was not kept): the retries left are counted from there.
+            if relay is None or not await mail.relay_again(db, bus, row.message_id, relay, outbox_id=None,
+                                                           attempts_before=1):
+                row.status, row.updated_at_millis = "failed", now_millis()
+                row.error = "not retried: the project no longer relays its mail (emails.server)"
+        await db.commit()
 
 
 def _built_in(project: ProjectView, template_key: str, variables: dict[str, Any], user_name: str | None,

@@ -539,9 +539,9 @@ async def send(db: AsyncSession, bus: MailBus, *, project_id: str, to: list[str]
 
 
 async def relay_again(db: AsyncSession, bus: MailBus, message_id: str, relay: "mail_relay.Target", *,
-                      outbox_id: str, attempts_before: int) -> bool:
-    """Relay a platform message caught earlier once more, once `db` commits: an outbox email whose relay retry was
-    waiting when the emulator stopped. The inbox keeps its one copy. False when the message is no longer stored."""
+                      outbox_id: str | None, attempts_before: int) -> bool:
+    """Relay a platform message caught earlier once more, once `db` commits: one whose relay retry was waiting when
+    the emulator stopped. The inbox keeps its one copy. False when the message is no longer stored."""
     message = await db.get(EmailMessage, message_id)
     if message is None:
         return False
