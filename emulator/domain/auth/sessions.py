@@ -10,7 +10,7 @@ from typing import Any
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor import InvalidToken
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from emulator.domain.auth import codes, tokens
@@ -98,9 +98,12 @@ async def finish_mfa_sign_in(db: AsyncSession, signer: TokenSigner, project: Pro
     return {**await sign_in(db, signer, project, user), "is_new_user": bool(attempt.data.get("is_new_user"))}
 
 
+_BY_TOKEN = select(RefreshToken).where(RefreshToken.token == bindparam("token"))  # built once: every refresh runs it
+
+
 async def by_refresh_token(db: AsyncSession, project: ProjectView, token: str) -> tuple[RefreshToken, User]:
     """The live session of a refresh token, or REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED."""
-    session = (await db.execute(select(RefreshToken).where(RefreshToken.token == token))).scalar_one_or_none()
+    session = (await db.execute(_BY_TOKEN, {"token": token})).scalar_one_or_none()
     if session is None or session.project_id != project.id or (
             session.expires_at_millis is not None and session.expires_at_millis <= now_millis()):
         raise E.refresh_token_not_found_or_expired()

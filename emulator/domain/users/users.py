@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, inspect, or_, select, true
+from sqlalchemy import and_, bindparam, delete, exists, inspect, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -128,14 +128,16 @@ async def require(db: AsyncSession, project: ProjectView, user_id: str) -> User:
     return user
 
 
+# Built once (every sign-up and sign-in runs it). `used_for_auth = 1` is a literal (true()): SQLite uses the partial
+# unique index on (project_id, type, value) only when the query states its condition; with `IS 1` or a bound 1 it
+# scanned the project's every contact channel, so sign-up and sign-in slowed as users were added.
+_AUTH_EMAIL_OWNER = select(ContactChannel.user_id).where(
+    ContactChannel.project_id == bindparam("project_id"), ContactChannel.type == "email",
+    ContactChannel.value == bindparam("email"), ContactChannel.used_for_auth == true())
+
+
 async def find_by_auth_email(db: AsyncSession, project_id: str, email: str) -> User | None:
-    # `used_for_auth = 1` written as a literal (true()): SQLite uses the partial unique index on
-    # (project_id, type, value) only when the query states its condition; with `IS 1` or a bound 1 it scanned the
-    # project's every contact channel, so sign-up and sign-in slowed as users were added.
-    row = (await db.execute(
-        select(ContactChannel.user_id).where(ContactChannel.project_id == project_id, ContactChannel.type == "email",
-                                             ContactChannel.value == normalize_email(email),
-                                             ContactChannel.used_for_auth == true()))).first()
+    row = (await db.execute(_AUTH_EMAIL_OWNER, {"project_id": project_id, "email": normalize_email(email)})).first()
     return await db.get(User, row[0]) if row else None
 
 
