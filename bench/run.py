@@ -159,10 +159,11 @@ class Emulator:
                 self.banner_done.set()
 
     READY_PATH = "/api/v1"
+    start_deadline = START_DEADLINE
 
     def wait_ready(self) -> float:
         """Poll GET READY_PATH every ~5 ms; return seconds from launch to the first 200."""
-        deadline = self.launched_at + START_DEADLINE
+        deadline = self.launched_at + self.start_deadline
         while True:
             if self.proc.poll() is not None:
                 raise BenchError(f"emulator exited with {self.proc.returncode} before answering:\n{self.tail()}")
@@ -178,11 +179,11 @@ class Emulator:
             finally:
                 conn.close()
             if time.perf_counter() > deadline:
-                raise BenchError(f"no 200 from GET /api/v1 within {START_DEADLINE:.0f}s:\n{self.tail()}")
+                raise BenchError(f"no 200 from GET {self.READY_PATH} within {self.start_deadline:.0f}s:\n{self.tail()}")
             time.sleep(POLL_SECONDS)
 
     def wait_banner(self) -> dict[str, str]:
-        if not self.banner_done.wait(START_DEADLINE):
+        if not self.banner_done.wait(self.start_deadline):
             raise BenchError(f"the banner never ended with {self.BANNER_END!r}:\n{self.tail()}")
         env = {}
         for line in list(self.stdout):
