@@ -27,7 +27,9 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -270,6 +272,17 @@ class BareStack(Emulator):
         return [sys.executable, str(Path(__file__).resolve().parent / "bare_stack.py"), str(self.port)]
 
 
+@contextmanager
+def started(server: Emulator) -> Iterator[Emulator]:
+    """A server launched and answering, stopped on the way out (also on error)."""
+    try:
+        server.launch()
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
 class Floor(Emulator):
     """The floor: bench/floor.py, the least a sign-up costs on the emulator's stack, its rows written one way."""
 
@@ -477,25 +490,17 @@ def measure() -> dict:
     # writing the rows
     floor_starts = []
     for _ in range(LAUNCHES):
-        floor = Floor()
-        try:
-            floor.launch()
-            floor.wait_ready()
+        with started(Floor()) as floor:
             client = Client(floor.port, {})
             try:
                 client.call("POST", "/", sign_up_body(uuid.uuid4().hex[:10], 0))
                 floor_starts.append(time.perf_counter() - floor.launched_at)
             finally:
                 client.close()
-        finally:
-            floor.stop()
     results["floor_launch_to_sign_up_median_s"] = statistics.median(floor_starts)
     results["floor_sign_up_8"] = {}
     for mode in FLOOR_MODES:
-        floor = Floor(mode)
-        try:
-            floor.launch()
-            floor.wait_ready()
+        with started(Floor(mode)) as floor:
             run_id = uuid.uuid4().hex[:10]
             client = Client(floor.port, {})
             try:  # warm, as the emulator is when its figure is taken
@@ -506,8 +511,6 @@ def measure() -> dict:
             results["floor_sign_up_8"][mode] = wrk(f"http://{HOST}:{floor.port}/", 8,
                                                    {"content-type": "application/json"}, script=SIGN_UP_LUA,
                                                    script_args=(run_id + "w",), pid=floor.pid)
-        finally:
-            floor.stop()
 
     # (1) start-up: launch -> first 200 from GET /api/v1, and -> first completed sign-up, LAUNCHES times
     starts, to_sign_up, warm_ups, stops = [], [], [], []

@@ -119,15 +119,15 @@ class OneTripConnection(aiosqlite.Connection):
                 writes += 1
         return fn(*args, **kwargs)
 
-    async def run_in_thread(self, work, *args):
-        """Run `work(sqlite3_connection, *args)` on a worker thread (snapshots, export, import: long copies that
+    async def run_in_thread(self, work):
+        """Run `work(sqlite3_connection)` on a worker thread (snapshots, export, import: long copies that
         would otherwise stall every request). The caller holds the database's turn, so nothing else uses the
         connection meanwhile. Counted as a write before and after, as any raw work."""
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         _note_write()
         try:
-            return await asyncio.to_thread(work, self._conn, *args)
+            return await asyncio.to_thread(work, self._conn)
         finally:
             _note_write()
 

@@ -541,17 +541,13 @@ async def send(db: AsyncSession, bus: MailBus, *, project_id: str, to: list[str]
 async def relay_again(db: AsyncSession, bus: MailBus, message_id: str, relay: "mail_relay.Target", *,
                       outbox_id: str | None, attempts_before: int) -> bool:
     """Relay a platform message caught earlier once more, once `db` commits: one whose relay retry was waiting when
-    the emulator stopped. The inbox keeps its one copy. False when the message is no longer stored."""
-    message = await db.get(EmailMessage, message_id)
-    if message is None:
+    the emulator stopped. The inbox keeps its one copy. False when the message (or its relay record, deleted with
+    it) is no longer stored."""
+    message, row = await db.get(EmailMessage, message_id), await db.get(MailRelay, message_id)
+    if message is None or row is None:
         return False
-    job = _relay_job(message, relay, outbox_id, attempts_before)
-    row = await db.get(MailRelay, message_id)
-    if row is None:
-        mail_relay.begin(db, job)
-    else:
-        row.server, row.status, row.error, row.updated_at_millis = relay.server, "sending", None, now_millis()
-    db.info.setdefault(_PENDING_RELAYS, []).append((bus, job))
+    row.server, row.status, row.error, row.updated_at_millis = relay.server, "sending", None, now_millis()
+    db.info.setdefault(_PENDING_RELAYS, []).append((bus, _relay_job(message, relay, outbox_id, attempts_before)))
     return True
 
 
